@@ -1,0 +1,42 @@
+"""Small torch helpers: device choice and seeding that leaves the global RNG alone."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+__all__ = ["resolve_device", "seeded"]
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    Any other value is returned unchanged after checking that torch accepts it.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"invalid device {device!r}: {exc}") from exc
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'"
+        )
+    return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: str) -> Iterator[None]:
+    """Seed torch inside the block and restore the caller's RNG state afterwards.
+
+    Everything torch draws inside (weight initialisation, data-loader shuffling,
+    dropout) is then a function of ``seed`` alone, without changing the global
+    random state seen by the rest of the program.
+    """
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

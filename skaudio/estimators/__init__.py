@@ -1,0 +1,5 @@
+"""Public scikit-learn estimators."""
+
+from .cola import COLAEmbedder
+
+__all__ = ["COLAEmbedder"]

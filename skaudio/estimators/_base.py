@@ -1,0 +1,197 @@
+"""The scikit-learn side shared by every embedder: validation, pretraining, embedding."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.utils.data import Dataset
+
+from .._torch_utils import resolve_device, seeded
+from ..encoders import ENCODERS
+from ..features import LogMelSpectrogram
+from ..io import check_audio
+from ..segments import sliding_windows
+from ..training import SelfSupervisedNet, training_callbacks
+
+__all__ = ["BaseAudioEmbedder"]
+
+
+class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the self-supervised audio embedders.
+
+    ``fit`` validates the audio, builds the method's model, and pretrains it through a
+    private skorch net stored as ``net_``. ``transform`` cuts each clip into windows of
+    ``segment_seconds`` (the length seen in training; a shorter clip is centred in one
+    zero-padded window), embeds the windows with the model in evaluation mode and
+    averages them per clip.
+
+    Batch norm: embeddings use the running statistics accumulated in pretraining.
+    With ``max_epochs=0`` those are the initial ones (mean 0, variance 1), which makes
+    the untrained model the "random-init encoder" baseline.
+
+    Subclasses implement three hooks:
+
+    - ``_build_model() -> EmbeddingModel``: the method's model, built in a seeded block;
+    - ``_build_criterion() -> nn.Module``: its loss, a skorch criterion;
+    - ``_training_dataset(waveforms, y, rng) -> Dataset``: what one epoch iterates over.
+    """
+
+    _parameter_constraints: dict = {
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "segment_seconds": [Interval(Real, 0, None, closed="neither")],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "encoder": [StrOptions(set(ENCODERS))],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- hooks -----------------------------------------------------------------------
+    def _build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _build_criterion(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _training_dataset(
+        self, waveforms: list[np.ndarray], y: np.ndarray | None, rng: np.random.Generator
+    ) -> Dataset:
+        raise NotImplementedError
+
+    # -- shared building blocks ----------------------------------------------------
+    def _build_frontend(self) -> LogMelSpectrogram:
+        return LogMelSpectrogram(sample_rate=self.sample_rate, n_mels=self.n_mels)
+
+    @property
+    def _segment_length(self) -> int:
+        return max(1, round(self.segment_seconds * self.sample_rate))
+
+    # -- scikit-learn API ------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain the embedder on unlabelled audio.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate`` (see :func:`skaudio.io.check_audio`).
+        y : None
+            Ignored; present for pipeline compatibility.
+
+        Returns
+        -------
+        self : object
+            The fitted embedder.
+        """
+        waveforms = check_audio(X, sample_rate=self.sample_rate)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.device_ = resolve_device(self.device)
+        with seeded(seed, self.device_):
+            criterion = self._build_criterion()
+            net = SelfSupervisedNet(
+                module=self._build_model(),
+                criterion=criterion,
+                optimizer=torch.optim.AdamW,
+                lr=self.lr,
+                optimizer__weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                train_split=None,
+                iterator_train__shuffle=True,
+                callbacks=training_callbacks(getattr(criterion, "metric_names", ()), self.verbose),
+                device=self.device_,
+                verbose=int(self.verbose),
+            )
+            if self.max_epochs > 0:
+                net.fit(self._training_dataset(waveforms, y, np.random.default_rng(seed)), None)
+            else:
+                net.initialize()
+        self.net_ = net
+        self.segment_length_ = self._segment_length
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Embed clips.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate``; clips may have any length.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, embedding_dim), dtype float32
+        """
+        check_is_fitted(self)
+        model = self.net_.module_
+        if self.sample_rate != model.frontend.sample_rate:
+            raise ValueError(
+                f"sample_rate was changed to {self.sample_rate} after fitting at "
+                f"{model.frontend.sample_rate} Hz; refit, or set it back"
+            )
+        waveforms = check_audio(X, sample_rate=self.sample_rate)
+        return self._embed_clips(model, waveforms)
+
+    def _embed_clips(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
+        """Mean of the window embeddings of each clip, computed in batches of windows."""
+        device = self.net_.device
+        sums = np.zeros((len(waveforms), model.encoder.embedding_dim), dtype=np.float64)
+        counts = np.zeros(len(waveforms), dtype=np.int64)
+        pending: list[np.ndarray] = []
+        owners: list[int] = []
+
+        def flush() -> None:
+            batch = torch.from_numpy(np.concatenate(pending)).to(device)
+            embeddings = model.embed(batch).float().cpu().numpy()
+            np.add.at(sums, np.asarray(owners), embeddings)
+            pending.clear()
+            owners.clear()
+
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for index, waveform in enumerate(waveforms):
+                    windows = sliding_windows(waveform, self.segment_length_)
+                    pending.append(windows)
+                    owners.extend([index] * len(windows))
+                    counts[index] = len(windows)
+                    if len(owners) >= self.batch_size:
+                        flush()
+                if pending:
+                    flush()
+        finally:
+            model.train(was_training)
+        return (sums / counts[:, None]).astype(np.float32)
+
+    @property
+    def history_(self):
+        """skorch ``History`` of pretraining: loss and pretext metrics per epoch."""
+        check_is_fitted(self)
+        return self.net_.history
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.embedding_dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

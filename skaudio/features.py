@@ -1,0 +1,117 @@
+"""Log-mel frontend: a torch module, so it runs on the model's device."""
+
+from __future__ import annotations
+
+import warnings
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["LogMelSpectrogram"]
+
+
+class LogMelSpectrogram(nn.Module):
+    """Log-mel spectrogram of a batch of waveforms, in decibels.
+
+    Matches ``librosa.power_to_db(librosa.feature.melspectrogram(...), top_db=top_db)``
+    with a Hann window, ``center=True`` and constant (zero) padding, computed per clip.
+    The mel filterbank comes from :func:`librosa.filters.mel` (Slaney scale and norm).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate of the input waveforms, in Hz.
+    n_mels : int, default=64
+        Number of mel bands.
+    window_seconds : float, default=0.025
+        Analysis window length.
+    hop_seconds : float, default=0.010
+        Hop between frames.
+    fmin : float, default=0.0
+        Lowest band edge, in Hz.
+    fmax : float or None, default=None
+        Highest band edge, in Hz; ``None`` means ``sample_rate / 2``.
+    top_db : float or None, default=80.0
+        Floor of the output relative to each clip's maximum; ``None`` disables it.
+
+    Attributes
+    ----------
+    n_fft : int
+        FFT size: the window length rounded up to a power of two.
+    hop_length : int
+        Hop in samples.
+
+    Raises
+    ------
+    ValueError
+        If some mel bands would be empty (too many ``n_mels`` for the sample rate),
+        which would give constant, useless features.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_mels: int = 64,
+        window_seconds: float = 0.025,
+        hop_seconds: float = 0.010,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        top_db: float | None = 80.0,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+        self.n_mels = int(n_mels)
+        self.win_length = max(1, round(window_seconds * sample_rate))
+        self.hop_length = max(1, round(hop_seconds * sample_rate))
+        self.n_fft = 1 << (self.win_length - 1).bit_length()
+        self.top_db = top_db
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Empty filters", UserWarning)
+            mel_basis = librosa.filters.mel(
+                sr=sample_rate, n_fft=self.n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
+            )
+        empty = np.flatnonzero(mel_basis.max(axis=1) <= 0)
+        if empty.size:
+            raise ValueError(
+                f"n_mels={n_mels} is too many for sample_rate={sample_rate} with a "
+                f"{self.n_fft}-point FFT: mel bands {empty.tolist()} are empty. Use fewer "
+                "mel bands, a longer window or a higher sample rate."
+            )
+        self.register_buffer("mel_basis", torch.from_numpy(mel_basis.astype(np.float32)))
+        self.register_buffer("window", torch.hann_window(self.win_length, periodic=True))
+
+    def n_frames(self, n_samples: int) -> int:
+        """Number of output frames for a waveform of ``n_samples`` samples."""
+        return 1 + n_samples // self.hop_length
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Compute log-mel spectrograms.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+
+        Returns
+        -------
+        log_mel : Tensor of shape (batch, n_mels, n_frames)
+            ``n_frames = 1 + n_samples // hop_length``.
+        """
+        spec = torch.stft(
+            waveforms,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self.mel_basis, power)
+        log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
+        if self.top_db is not None:
+            floor = log_mel.amax(dim=(-2, -1), keepdim=True) - self.top_db
+            log_mel = torch.maximum(log_mel, floor)
+        return log_mel

@@ -1,0 +1,190 @@
+"""Audio input: one validator that turns every accepted input form into waveforms.
+
+Every estimator calls :func:`check_audio` first, so every estimator accepts the same
+inputs and rejects bad ones with the same messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+__all__ = ["check_audio", "load_audio_file"]
+
+PathLike = str | os.PathLike
+
+
+def _is_path(obj: object) -> bool:
+    return isinstance(obj, str | os.PathLike)
+
+
+def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
+    """Read one audio file as a mono float32 waveform at ``sample_rate``.
+
+    Multi-channel files are averaged to mono; files recorded at another rate are
+    resampled with :func:`librosa.resample`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format that libsndfile reads (WAV, FLAC, OGG, ...).
+    sample_rate : int
+        Rate of the returned waveform, in Hz.
+
+    Returns
+    -------
+    waveform : ndarray of shape (n_samples,), dtype float32
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, unreadable, corrupt, empty or holds non-finite samples.
+    """
+    try:
+        data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+        raise ValueError(f"could not read audio file {os.fspath(path)!r}: {exc}") from exc
+    waveform = data.mean(axis=1, dtype=np.float32)
+    if waveform.size == 0:
+        raise ValueError(f"audio file {os.fspath(path)!r} holds no samples")
+    if file_rate != sample_rate:
+        waveform = librosa.resample(waveform, orig_sr=file_rate, target_sr=sample_rate)
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _as_float_waveform(array: np.ndarray, where: str) -> np.ndarray:
+    """Convert a numeric array to float32, scaling integer PCM to [-1, 1]."""
+    kind = array.dtype.kind
+    if kind == "O":
+        raise ValueError(f"{where} is an object array; pass a list of 1-D numeric arrays instead")
+    if kind in "iu":
+        bits = array.dtype.itemsize * 8
+        scale = float(2 ** (bits - 1))
+        offset = scale if kind == "u" else 0.0
+        return ((array.astype(np.float64) - offset) / scale).astype(np.float32)
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind == "c":
+        raise ValueError(f"{where} is complex: Complex data not supported; audio must be real")
+    raise TypeError(
+        f"{where} has dtype {array.dtype}; audio must be real floating point or integer PCM"
+    )
+
+
+def _check_clip(clip: object, index: int, sample_rate: int) -> np.ndarray:
+    """Validate one clip given as a path or an array-like."""
+    if _is_path(clip):
+        where = f"clip {index} ({os.fspath(clip)!r})"
+        try:
+            waveform = load_audio_file(clip, sample_rate)
+        except ValueError as exc:
+            raise ValueError(f"clip {index}: {exc}") from exc
+    else:
+        where = f"clip {index}"
+        if isinstance(clip, dict | set) or clip is None:
+            raise TypeError(f"{where} is a {type(clip).__name__}; expected a waveform or path")
+        try:
+            array = np.asarray(clip)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where} could not be converted to an array: {exc}") from exc
+        if array.ndim != 1:
+            raise ValueError(
+                f"{where} has shape {array.shape}; each clip must be a 1-D mono waveform "
+                "(average the channels of multi-channel audio first)"
+            )
+        waveform = _as_float_waveform(array, where)
+    if waveform.size == 0:
+        raise ValueError(f"{where} is empty (0 samples)")
+    finite = np.isfinite(waveform)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise ValueError(f"{where} contains NaN or infinity (first at sample {first})")
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
+    """Validate audio input and return mono float32 waveforms at ``sample_rate``.
+
+    Parameters
+    ----------
+    X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+        Accepted forms:
+
+        - a list (or tuple) of 1-D waveforms of any lengths, float or integer PCM;
+        - a 2-D array, one equal-length clip per row;
+        - a list of audio file paths (``str`` or :class:`os.PathLike`), read with
+          soundfile, downmixed to mono and resampled to ``sample_rate``.
+
+        Arrays are taken to be at ``sample_rate`` already: nothing in a bare array
+        says otherwise. Integer arrays are scaled from their full range to [-1, 1].
+    sample_rate : int
+        Declared rate of array input and target rate for files, in Hz.
+
+    Returns
+    -------
+    waveforms : list of ndarray of shape (n_samples_i,), dtype float32
+        One waveform per clip, in input order.
+
+    Raises
+    ------
+    ValueError
+        Empty input, an empty clip, NaN or infinite samples, arrays of the wrong rank,
+        object arrays, or a file that is missing, unreadable or corrupt. The message
+        names the clip index (and path).
+    TypeError
+        Input that is not audio at all (a number, a dict, booleans, complex values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.io import check_audio
+    >>> waves = check_audio([np.zeros(800), np.ones(1200, dtype=np.int16)], sample_rate=8000)
+    >>> [w.shape for w in waves], waves[0].dtype
+    ([(800,), (1200,)], dtype('float32'))
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
+        raise TypeError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+    if _is_path(X):
+        raise TypeError(f"X is a single path ({os.fspath(X)!r}); pass a list of paths, e.g. [path]")
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise TypeError(
+            "Sparse data is not supported: audio must be a dense array or a list of waveforms"
+        )
+    if isinstance(X, list | tuple):
+        clips: Sequence[object] = X
+    elif isinstance(X, np.ndarray) or hasattr(X, "__array__"):
+        array = np.asarray(X)
+        if array.dtype.kind == "O":
+            raise ValueError(
+                "X is an object array; pass a list of 1-D waveforms (or of paths) instead"
+            )
+        if array.ndim != 2:
+            hint = (
+                "; Reshape your data: wrap a single clip as X[np.newaxis] or [X]"
+                if array.ndim == 1
+                else ""
+            )
+            raise ValueError(
+                f"X has shape {array.shape}; expected a 2-D array (n_clips, n_samples) "
+                f"or a list of 1-D waveforms{hint}"
+            )
+        if array.shape[0] > 0 and array.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
+                "required: every clip is empty (0 samples)"
+            )
+        clips = list(array)
+    else:
+        raise TypeError(
+            f"X of type {type(X).__name__} is not audio; expected a list of waveforms, "
+            "a 2-D array (n_clips, n_samples) or a list of file paths"
+        )
+    if len(clips) == 0:
+        raise ValueError("X is empty: no clips were given (at least 1 is required)")
+    return [_check_clip(clip, index, sample_rate) for index, clip in enumerate(clips)]

@@ -1,0 +1,6 @@
+"""Pretraining models: frontend + encoder + the heads of one self-supervised method."""
+
+from ._base import EmbeddingModel
+from .cola import COLAModel
+
+__all__ = ["COLAModel", "EmbeddingModel"]

@@ -1,0 +1,68 @@
+"""Fixed-length segments of waveforms: random crops for training, windows for embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["random_segment", "sliding_windows"]
+
+
+def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Crop (or zero-pad) a waveform to ``length`` samples at a random position.
+
+    A clip longer than ``length`` gives a crop at a uniformly random offset. A shorter
+    clip is placed at a uniformly random offset inside ``length`` zeros, so the position
+    of the padding carries no information a model could match on.
+
+    Parameters
+    ----------
+    waveform : ndarray of shape (n_samples,)
+    length : int
+        Segment length in samples.
+    rng : numpy.random.Generator
+        Source of the offset.
+
+    Returns
+    -------
+    segment : ndarray of shape (length,), same dtype as ``waveform``
+    """
+    n = waveform.shape[0]
+    if n >= length:
+        start = int(rng.integers(0, n - length + 1))
+        return waveform[start : start + length]
+    segment = np.zeros(length, dtype=waveform.dtype)
+    start = int(rng.integers(0, length - n + 1))
+    segment[start : start + n] = waveform
+    return segment
+
+
+def sliding_windows(waveform: np.ndarray, length: int, hop: int | None = None) -> np.ndarray:
+    """Cover a waveform with windows of ``length`` samples.
+
+    A clip no longer than one window is centred in it (zero-padded). A longer clip gets
+    windows every ``hop`` samples, plus one window flush with its end so that no
+    sample is left out.
+
+    Parameters
+    ----------
+    waveform : ndarray of shape (n_samples,)
+    length : int
+        Window length in samples.
+    hop : int or None, default=None
+        Step between window starts; ``None`` means ``length`` (no overlap).
+
+    Returns
+    -------
+    windows : ndarray of shape (n_windows, length)
+    """
+    hop = length if hop is None else hop
+    n = waveform.shape[0]
+    if n <= length:
+        window = np.zeros((1, length), dtype=waveform.dtype)
+        start = (length - n) // 2
+        window[0, start : start + n] = waveform
+        return window
+    starts = list(range(0, n - length + 1, hop))
+    if starts[-1] != n - length:
+        starts.append(n - length)
+    return np.stack([waveform[s : s + length] for s in starts])

@@ -1,0 +1,75 @@
+"""Self-supervised training through skorch: the net, its datasets and its callbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+from skorch import NeuralNet
+from skorch.callbacks import PassthroughScoring, ProgressBar
+from torch.utils.data import Dataset
+
+from .segments import random_segment
+
+__all__ = ["SegmentPairDataset", "SelfSupervisedNet", "training_callbacks"]
+
+
+class SelfSupervisedNet(NeuralNet):
+    """A skorch ``NeuralNet`` that also logs the criterion's batch metrics.
+
+    The criterion may define ``metric_names`` and ``metrics(y_pred)`` (for example the
+    pretext-task accuracy); each metric is recorded per batch as ``train_<name>`` and
+    averaged per epoch by the callbacks of :func:`training_callbacks`.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        metrics = getattr(self.criterion_, "metrics", None)
+        if training and metrics is not None:
+            for name, value in metrics(y_pred).items():
+                self.history.record_batch(f"train_{name}", value)
+        return loss
+
+
+def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
+    """Callbacks of a pretraining run: per-epoch metrics, and a progress bar if verbose."""
+    callbacks: list = [
+        (f"train_{name}", PassthroughScoring(name=f"train_{name}", on_train=True))
+        for name in metric_names
+    ]
+    if verbose:
+        callbacks.append(("progress", ProgressBar()))
+    return callbacks
+
+
+class SegmentPairDataset(Dataset):
+    """Two random segments of each clip: COLA's positive pairs.
+
+    Each access draws new offsets, so every epoch sees new pairs.
+
+    Parameters
+    ----------
+    waveforms : list of ndarray of shape (n_samples_i,)
+    segment_length : int
+        Segment length in samples; shorter clips are zero-padded at a random offset.
+    rng : numpy.random.Generator
+        Source of the offsets.
+
+    Returns (per item)
+    ------------------
+    ``({"anchor": (segment_length,), "positive": (segment_length,)}, 0)``
+    """
+
+    def __init__(
+        self, waveforms: list[np.ndarray], segment_length: int, rng: np.random.Generator
+    ) -> None:
+        self.waveforms = waveforms
+        self.segment_length = segment_length
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return len(self.waveforms)
+
+    def __getitem__(self, index: int):
+        waveform = self.waveforms[index]
+        anchor = random_segment(waveform, self.segment_length, self.rng)
+        positive = random_segment(waveform, self.segment_length, self.rng)
+        return {"anchor": anchor, "positive": positive}, 0

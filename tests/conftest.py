@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from skaudio.datasets import make_tones
+
+SR = 8000
+
+
+@pytest.fixture(scope="session")
+def tones():
+    """A small labelled synthetic task: (list of waveforms, labels) at 8 kHz."""
+    return make_tones(n_clips=48, n_classes=4, sample_rate=SR, random_state=0)
+
+
+@pytest.fixture
+def wav_files(tmp_path):
+    """Three files: mono 8 kHz WAV, stereo 16 kHz FLAC, mono int16 WAV."""
+    rng = np.random.default_rng(0)
+    mono = (0.1 * rng.standard_normal(4000)).astype(np.float32)
+    stereo = (0.1 * rng.standard_normal((8000, 2))).astype(np.float32)
+    paths = [tmp_path / "a.wav", tmp_path / "b.flac", tmp_path / "c.wav"]
+    sf.write(paths[0], mono, SR, subtype="FLOAT")
+    sf.write(paths[1], stereo, 2 * SR)
+    sf.write(paths[2], mono, SR, subtype="PCM_16")
+    return paths, mono, stereo
