@@ -118,7 +118,13 @@ class MFCCStatistics(_StatisticsBase):
             hop_length=round(0.010 * self.sample_rate),
             n_mels=min(64, n_fft // 4),
         )
-        return lambda waveform: librosa.feature.mfcc(y=waveform, **options)
+
+        def extract(waveform: np.ndarray) -> np.ndarray:
+            # a clip shorter than one analysis window is zero-padded to one window
+            padded = librosa.util.fix_length(waveform, size=max(waveform.size, n_fft))
+            return librosa.feature.mfcc(y=padded, **options)
+
+        return extract
 
 
 class LogMelStatistics(_StatisticsBase):

@@ -36,9 +36,11 @@ class CNNEncoder(nn.Module):
     """Compact convolutional encoder: fast on a CPU, a good default.
 
     Conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool) halve frequency and time
-    at each block. Frame embeddings are the last block's channels averaged over
-    frequency; the clip embedding concatenates their mean and maximum over time and
-    maps it linearly to ``embedding_dim``.
+    at each block; the last block has ``embedding_dim / 2`` channels. Frame embeddings
+    are the last block's channels averaged over frequency; the clip embedding
+    concatenates their mean and their maximum over time. There is deliberately no
+    linear layer after the pooling: a random one would mix features of very different
+    scales and handicap the untrained-encoder baseline under a standardised probe.
 
     Runs in ``channels_last`` memory format, which is markedly faster on CPUs.
 
@@ -47,33 +49,37 @@ class CNNEncoder(nn.Module):
     n_mels : int
         Number of mel bands of the input.
     embedding_dim : int, default=512
-        Size of the clip embedding.
-    channels : sequence of int, default=(32, 64, 128, 256)
-        Output channels of each conv block.
+        Size of the clip embedding; must be even.
+    channels : sequence of int, default=(32, 64, 128)
+        Output channels of the conv blocks before the last one.
 
     Attributes
     ----------
     frame_dim : int
-        Size of each frame embedding (``channels[-1]``).
+        Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
-        Input frames per output frame (``2 ** len(channels)``).
+        Input frames per output frame (``2 ** (len(channels) + 1)``).
     """
 
     def __init__(
         self,
         n_mels: int,
         embedding_dim: int = 512,
-        channels: Sequence[int] = (32, 64, 128, 256),
+        channels: Sequence[int] = (32, 64, 128),
     ) -> None:
         super().__init__()
-        widths = [1, *channels]
+        if embedding_dim % 2:
+            raise ValueError(
+                f"embedding_dim={embedding_dim} must be even for the cnn encoder: the clip "
+                "embedding is the mean and the max over time of embedding_dim / 2 channels"
+            )
+        widths = [1, *channels, embedding_dim // 2]
         self.blocks = nn.Sequential(
             *(_ConvBlock(c_in, c_out) for c_in, c_out in itertools.pairwise(widths))
         )
-        self.frame_dim = int(channels[-1])
-        self.time_stride = 2 ** len(channels)
+        self.frame_dim = embedding_dim // 2
+        self.time_stride = 2 ** (len(widths) - 1)
         self.embedding_dim = int(embedding_dim)
-        self.projection = nn.Linear(2 * self.frame_dim, self.embedding_dim)
         self.to(memory_format=torch.channels_last)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,8 +108,7 @@ class CNNEncoder(nn.Module):
         embedding : Tensor of shape (batch, embedding_dim)
         """
         frames = self.forward_frames(x)
-        pooled = torch.cat([frames.mean(dim=1), frames.amax(dim=1)], dim=1)
-        return self.projection(pooled)
+        return torch.cat([frames.mean(dim=1), frames.amax(dim=1)], dim=1)
 
 
 ENCODERS: dict[str, type[nn.Module]] = {"cnn": CNNEncoder}

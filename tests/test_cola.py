@@ -104,23 +104,26 @@ def test_loss_decreases_during_pretraining(tones):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_pretraining_beats_random_encoder_on_pitch_bands(seed):
+def test_pretraining_beats_random_encoder_on_pitch_bands():
     """12 pitch bands with nuisance timbre, phase and within-clip level changes.
 
     Identifying a clip across its segments means identifying its pitch, so COLA should
-    make a 4-d embedding carry pitch; the untrained encoder's 4 random directions do
-    not (measured: untrained 0.38-0.46, pretrained 0.76-0.84 over 3 seeds).
+    make a small (8-d) embedding carry pitch, where the untrained encoder's random
+    channels do so far less reliably. Measured over seeds 0, 1, 2: untrained 0.74, 0.43,
+    0.36; pretrained 0.84, 0.77, 0.75.
     """
     X, y = make_tones(n_clips=160, n_classes=12, sample_rate=8000, random_state=0)
     X_test, y_test = make_tones(n_clips=160, n_classes=12, sample_rate=8000, random_state=1)
-    params = {**SMALL, "embedding_dim": 4, "batch_size": 32, "lr": 3e-3, "random_state": seed}
-    scores = {}
-    for epochs in (0, 8):
-        embedder = COLAEmbedder(**{**params, "max_epochs": epochs})
-        probe = make_pipeline(embedder, StandardScaler(), LogisticRegression(max_iter=1000))
-        scores[epochs] = probe.fit(X, y).score(X_test, y_test)
-    assert scores[8] > scores[0] + 0.2, scores
+    scores = {0: [], 8: []}
+    for seed in (0, 1, 2):
+        params = {**SMALL, "embedding_dim": 8, "batch_size": 32, "lr": 3e-3, "random_state": seed}
+        for epochs in scores:
+            embedder = COLAEmbedder(**{**params, "max_epochs": epochs})
+            probe = make_pipeline(embedder, StandardScaler(), LogisticRegression(max_iter=1000))
+            scores[epochs].append(probe.fit(X, y).score(X_test, y_test))
+    untrained, pretrained = np.array(scores[0]), np.array(scores[8])
+    assert (pretrained > untrained).all(), scores
+    assert pretrained.mean() > untrained.mean() + 0.15, scores
 
 
 def test_pipeline_with_probe(tones):

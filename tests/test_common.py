@@ -23,11 +23,6 @@ _NEURAL_EXPECTED_FAILURES = {
     **_AUDIO_EXPECTED_FAILURES,
     # (the stateless baselines skip the part of this check that fits, so they pass it)
     "check_transformer_general": _LENGTH_IS_NOT_A_FEATURE_COUNT,
-    "check_methods_sample_order_invariance": (
-        "windows are embedded in float32 batches; a different batch composition changes "
-        "results by ~1e-7 relative (float32 rounding), above the check's rtol=1e-7. "
-        "tests/test_cola.py checks order and subset invariance at rtol=1e-5"
-    ),
 }
 
 TINY = dict(

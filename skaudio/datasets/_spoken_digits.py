@@ -51,7 +51,7 @@ def load_spoken_digits(*, return_paths: bool = False) -> Bunch:
     --------
     >>> from skaudio.datasets import load_spoken_digits
     >>> digits = load_spoken_digits()
-    >>> len(digits.data), digits.sample_rate, sorted(set(digits.groups))[:2]
+    >>> len(digits.data), digits.sample_rate, sorted(set(digits.groups.tolist()))[:2]
     (3000, 8000, ['george', 'jackson'])
     """
     root = resources.files("skaudio.datasets") / "data" / "fsdd"
