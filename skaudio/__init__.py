@@ -1,9 +1,16 @@
 """skaudio: self-supervised audio representation learning with a scikit-learn API."""
 
 from .baselines import LogMelStatistics, MFCCStatistics
-from .estimators import COLAEmbedder
+from .estimators import COLAEmbedder, ContrastiveAudioEmbedder
 from .io import check_audio
 
 __version__ = "0.1.0"
 
-__all__ = ["COLAEmbedder", "LogMelStatistics", "MFCCStatistics", "__version__", "check_audio"]
+__all__ = [
+    "COLAEmbedder",
+    "ContrastiveAudioEmbedder",
+    "LogMelStatistics",
+    "MFCCStatistics",
+    "__version__",
+    "check_audio",
+]

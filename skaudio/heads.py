@@ -7,7 +7,13 @@ from torch import nn
 
 from .losses import bilinear_logits, cosine_logits
 
-__all__ = ["BilinearSimilarity", "CosineSimilarity", "ProjectionHead", "make_similarity"]
+__all__ = [
+    "BilinearSimilarity",
+    "CosineSimilarity",
+    "MLPHead",
+    "ProjectionHead",
+    "make_similarity",
+]
 
 
 class ProjectionHead(nn.Sequential):
@@ -21,6 +27,26 @@ class ProjectionHead(nn.Sequential):
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.Tanh())
+
+
+class MLPHead(nn.Sequential):
+    """SimCLR projection head: ``n_layers`` linear layers of ``width``, ReLU between them.
+
+    Parameters
+    ----------
+    in_dim : int
+    width : int
+        Width of every layer, output included.
+    n_layers : int, default=2
+    """
+
+    def __init__(self, in_dim: int, width: int, n_layers: int = 2) -> None:
+        layers: list[nn.Module] = []
+        for i in range(n_layers):
+            layers.append(nn.Linear(in_dim if i == 0 else width, width))
+            if i < n_layers - 1:
+                layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class BilinearSimilarity(nn.Module):

@@ -41,7 +41,7 @@ def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
 
 
 class SegmentPairDataset(Dataset):
-    """Two random segments of each clip: COLA's positive pairs.
+    """Two random segments of each clip: the positive pairs of COLA and SimCLR.
 
     Each access draws new offsets, so every epoch sees new pairs.
 
@@ -52,18 +52,25 @@ class SegmentPairDataset(Dataset):
         Segment length in samples; shorter clips are zero-padded at a random offset.
     rng : numpy.random.Generator
         Source of the offsets.
+    targets : ndarray of shape (n_clips,) or None, default=None
+        Integer label per clip (``-1`` for unlabelled); ``None`` gives ``-1`` for all.
 
     Returns (per item)
     ------------------
-    ``({"anchor": (segment_length,), "positive": (segment_length,)}, 0)``
+    ``({"anchor": (segment_length,), "positive": (segment_length,)}, target)``
     """
 
     def __init__(
-        self, waveforms: list[np.ndarray], segment_length: int, rng: np.random.Generator
+        self,
+        waveforms: list[np.ndarray],
+        segment_length: int,
+        rng: np.random.Generator,
+        targets: np.ndarray | None = None,
     ) -> None:
         self.waveforms = waveforms
         self.segment_length = segment_length
         self.rng = rng
+        self.targets = np.full(len(waveforms), -1) if targets is None else targets
 
     def __len__(self) -> int:
         return len(self.waveforms)
@@ -72,4 +79,4 @@ class SegmentPairDataset(Dataset):
         waveform = self.waveforms[index]
         anchor = random_segment(waveform, self.segment_length, self.rng)
         positive = random_segment(waveform, self.segment_length, self.rng)
-        return {"anchor": anchor, "positive": positive}, 0
+        return {"anchor": anchor, "positive": positive}, self.targets[index]

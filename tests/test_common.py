@@ -2,7 +2,8 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skaudio import COLAEmbedder, LogMelStatistics, MFCCStatistics
+from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, LogMelStatistics, MFCCStatistics
+from skaudio.estimators._base import BaseAudioEmbedder
 
 # Audio clips have any length: the number of samples per clip is not a fixed feature
 # count, so there is no `n_features_in_` and transform accepts other lengths than fit.
@@ -38,13 +39,18 @@ TINY = dict(
 
 
 def _expected_failed_checks(estimator):
-    if isinstance(estimator, COLAEmbedder):
+    if isinstance(estimator, BaseAudioEmbedder):
         return _NEURAL_EXPECTED_FAILURES
     return _AUDIO_EXPECTED_FAILURES
 
 
 @parametrize_with_checks(
-    [COLAEmbedder(**TINY), MFCCStatistics(sample_rate=8000), LogMelStatistics(sample_rate=8000)],
+    [
+        COLAEmbedder(**TINY),
+        ContrastiveAudioEmbedder(**{**TINY, "augmentations": "waveform+spectrogram"}),
+        MFCCStatistics(sample_rate=8000),
+        LogMelStatistics(sample_rate=8000),
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):

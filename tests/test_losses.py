@@ -10,6 +10,7 @@ from skaudio.losses import (
     contrastive_accuracy,
     contrastive_cross_entropy,
     cosine_logits,
+    nt_xent_loss,
 )
 
 
@@ -105,3 +106,39 @@ def test_loss_decreases_when_optimised(similarity):
 def test_projection_head_output_is_bounded():
     out = ProjectionHead(10, 4)(100 * torch.randn(3, 10))
     assert out.shape == (3, 4) and out.abs().max() <= 1
+
+
+def _reference_nt_xent(z1, z2, temperature):
+    """Loop over the 2n views as in SimCLR's Algorithm 1."""
+    z = [v.double() / v.double().norm() for v in [*z1, *z2]]
+    n2 = len(z)
+    n = n2 // 2
+
+    def sim(i, j):
+        return float(torch.dot(z[i], z[j])) / temperature
+
+    total = 0.0
+    for i in range(n2):
+        positive = (i + n) % n2
+        denominator = sum(math.exp(sim(i, k)) for k in range(n2) if k != i)
+        total += -math.log(math.exp(sim(i, positive)) / denominator)
+    return total / n2
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0])
+def test_nt_xent_matches_reference_loop(batch, temperature):
+    z1, z2, _ = batch
+    expected = _reference_nt_xent(z1, z2, temperature)
+    assert nt_xent_loss(z1, z2, temperature).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_nt_xent_is_symmetric_in_its_views_and_permutation_invariant(batch):
+    z1, z2, _ = batch
+    torch.testing.assert_close(nt_xent_loss(z1, z2), nt_xent_loss(z2, z1))
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(nt_xent_loss(z1[perm], z2[perm]), nt_xent_loss(z1, z2))
+
+
+def test_nt_xent_of_identical_orthogonal_views_is_near_zero():
+    z = torch.eye(4)
+    assert nt_xent_loss(z, z, temperature=0.05).item() < 1e-6

@@ -41,11 +41,14 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     With ``max_epochs=0`` those are the initial ones (mean 0, variance 1), which makes
     the untrained model the "random-init encoder" baseline.
 
-    Subclasses implement three hooks:
+    Subclasses implement three hooks, and may override a fourth:
 
     - ``_build_model() -> EmbeddingModel``: the method's model, built in a seeded block;
     - ``_build_criterion() -> nn.Module``: its loss, a skorch criterion;
-    - ``_training_dataset(waveforms, y, rng) -> Dataset``: what one epoch iterates over.
+    - ``_training_dataset(waveforms, targets, rng) -> Dataset``: what one epoch iterates
+      over;
+    - ``_check_targets(y, n_clips) -> ndarray or None``: validate and encode ``y``
+      (by default ``y`` is ignored: pretraining is self-supervised).
     """
 
     _parameter_constraints: dict = {
@@ -71,9 +74,15 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         raise NotImplementedError
 
     def _training_dataset(
-        self, waveforms: list[np.ndarray], y: np.ndarray | None, rng: np.random.Generator
+        self,
+        waveforms: list[np.ndarray],
+        targets: np.ndarray | None,
+        rng: np.random.Generator,
     ) -> Dataset:
         raise NotImplementedError
+
+    def _check_targets(self, y, n_clips: int) -> np.ndarray | None:
+        return None
 
     # -- shared building blocks ----------------------------------------------------
     def _build_frontend(self) -> LogMelSpectrogram:
@@ -92,8 +101,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ----------
         X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
             Audio at ``sample_rate`` (see :func:`skaudio.io.check_audio`).
-        y : None
-            Ignored; present for pipeline compatibility.
+        y : None or array-like of shape (n_clips,)
+            Ignored by self-supervised methods (present for pipeline compatibility);
+            methods that can use labels document it.
 
         Returns
         -------
@@ -101,6 +111,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             The fitted embedder.
         """
         waveforms = check_audio(X, sample_rate=self.sample_rate)
+        targets = self._check_targets(y, len(waveforms))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = resolve_device(self.device)
         with seeded(seed, self.device_):
@@ -120,7 +131,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 verbose=int(self.verbose),
             )
             if self.max_epochs > 0:
-                net.fit(self._training_dataset(waveforms, y, np.random.default_rng(seed)), None)
+                dataset = self._training_dataset(waveforms, targets, np.random.default_rng(seed))
+                net.fit(dataset, None)
             else:
                 net.initialize()
         self.net_ = net

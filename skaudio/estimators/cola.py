@@ -152,5 +152,5 @@ class COLAEmbedder(BaseAudioEmbedder):
     def _build_criterion(self) -> ContrastiveCrossEntropy:
         return ContrastiveCrossEntropy()
 
-    def _training_dataset(self, waveforms, y, rng: np.random.Generator) -> SegmentPairDataset:
+    def _training_dataset(self, waveforms, targets, rng: np.random.Generator) -> SegmentPairDataset:
         return SegmentPairDataset(waveforms, self._segment_length, rng)

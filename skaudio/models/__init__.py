@@ -2,5 +2,6 @@
 
 from ._base import EmbeddingModel
 from .cola import COLAModel
+from .contrastive import ContrastiveModel
 
-__all__ = ["COLAModel", "EmbeddingModel"]
+__all__ = ["COLAModel", "ContrastiveModel", "EmbeddingModel"]

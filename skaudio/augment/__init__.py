@@ -1,0 +1,62 @@
+"""Audio augmentations: batched torch callables with an explicit random generator.
+
+Waveform augmentations take (batch, n_samples); spectrogram augmentations take log-mel
+(batch, n_mels, n_frames) in dB. Compose them with :class:`Compose`,
+:class:`RandomApply` and :class:`OneOf`, or use a named policy (:data:`POLICIES`).
+
+Examples
+--------
+>>> import torch
+>>> from skaudio.augment import Gain, NoiseInjection, RandomApply, Compose
+>>> aug = Compose([Gain(6.0), RandomApply(NoiseInjection(10.0, 20.0), p=0.5)])
+>>> x = torch.randn(4, 800)
+>>> aug(x, torch.Generator().manual_seed(0)).shape
+torch.Size([4, 800])
+"""
+
+from ._base import Augmentation, Compose, OneOf, RandomApply
+from .policies import POLICIES, make_policy, split_by_domain
+from .spectrogram import (
+    AdditiveNoise,
+    AmplitudeScaling,
+    BandStop,
+    CheckerboardNoise,
+    FrequencyFlip,
+    FrequencyMasking,
+    KeepAboveThreshold,
+    KeepPeaks,
+    RandomResizedCrop,
+    SpectralEnvelope,
+    TimeMasking,
+    TimeReversal,
+)
+from .waveform import Fade, Gain, NoiseInjection, PitchShift, TimeMask, TimeShift, TimeStretch
+
+__all__ = [
+    "POLICIES",
+    "AdditiveNoise",
+    "AmplitudeScaling",
+    "Augmentation",
+    "BandStop",
+    "CheckerboardNoise",
+    "Compose",
+    "Fade",
+    "FrequencyFlip",
+    "FrequencyMasking",
+    "Gain",
+    "KeepAboveThreshold",
+    "KeepPeaks",
+    "NoiseInjection",
+    "OneOf",
+    "PitchShift",
+    "RandomApply",
+    "RandomResizedCrop",
+    "SpectralEnvelope",
+    "TimeMask",
+    "TimeMasking",
+    "TimeReversal",
+    "TimeShift",
+    "TimeStretch",
+    "make_policy",
+    "split_by_domain",
+]

@@ -1,0 +1,83 @@
+"""Named augmentation policies, and turning an ``augmentations`` parameter into them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import spectrogram as S
+from . import waveform as W
+from ._base import Augmentation, OneOf, RandomApply
+
+__all__ = ["POLICIES", "make_policy", "split_by_domain"]
+
+
+def _spectrogram_policy() -> list[Augmentation]:
+    """Verma & Smith-style spectrogram views plus SpecAugment masks."""
+    return [
+        RandomApply(S.AmplitudeScaling(10.0), p=0.8),
+        RandomApply(S.RandomResizedCrop(0.6), p=0.5),
+        RandomApply(
+            OneOf([S.CheckerboardNoise(), S.BandStop(), S.KeepAboveThreshold(), S.AdditiveNoise()]),
+            p=0.5,
+        ),
+        RandomApply(S.TimeMasking(0.2), p=0.5),
+        RandomApply(S.FrequencyMasking(0.2), p=0.5),
+    ]
+
+
+def _waveform_policy() -> list[Augmentation]:
+    """CLAR-style waveform views: level, noise, fades, shifts and masks (no resynthesis)."""
+    return [
+        RandomApply(W.Gain(10.0), p=0.8),
+        RandomApply(W.NoiseInjection(5.0, 30.0), p=0.5),
+        RandomApply(W.Fade(0.5), p=0.5),
+        RandomApply(W.TimeShift(0.5), p=0.5),
+        RandomApply(W.TimeMask(0.125), p=0.5),
+    ]
+
+
+def _clar_policy() -> list[Augmentation]:
+    """The waveform policy plus pitch shift and time stretch (slower: phase vocoder)."""
+    return [
+        RandomApply(W.PitchShift(4.0), p=0.5),
+        RandomApply(W.TimeStretch(0.8, 1.25), p=0.5),
+        *_waveform_policy(),
+    ]
+
+
+POLICIES = {
+    "none": list,
+    "spectrogram": _spectrogram_policy,
+    "waveform": _waveform_policy,
+    "clar": _clar_policy,
+    "waveform+spectrogram": lambda: [*_waveform_policy(), *_spectrogram_policy()],
+}
+
+
+def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augmentation]:
+    """A list of augmentations from a policy name, a list, or ``None`` (no augmentation)."""
+    if augmentations is None:
+        return []
+    if isinstance(augmentations, str):
+        try:
+            return POLICIES[augmentations]()
+        except KeyError:
+            raise ValueError(
+                f"unknown augmentation policy {augmentations!r}; choose one of "
+                f"{sorted(POLICIES)} or pass a list of augmentations"
+            ) from None
+    policy = list(augmentations)
+    for aug in policy:
+        if not callable(aug) or getattr(aug, "domain", None) not in ("waveform", "spectrogram"):
+            raise TypeError(f"{aug!r} is not an augmentation (see skaudio.augment)")
+    return policy
+
+
+def split_by_domain(
+    policy: Sequence[Augmentation],
+) -> tuple[list[Augmentation], list[Augmentation]]:
+    """Waveform augmentations (run before the frontend) and spectrogram ones (after)."""
+    return (
+        [a for a in policy if a.domain == "waveform"],
+        [a for a in policy if a.domain == "spectrogram"],
+    )

@@ -1,0 +1,236 @@
+"""Waveform augmentations (CLAR, Al-Tahan & Mohsenzadeh 2021), batched in torch.
+
+Each takes ``x`` of shape (batch, n_samples) and returns the same shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ._base import Augmentation, uniform
+
+__all__ = [
+    "Fade",
+    "Gain",
+    "NoiseInjection",
+    "PitchShift",
+    "TimeMask",
+    "TimeShift",
+    "TimeStretch",
+]
+
+
+@dataclass
+class Gain(Augmentation):
+    """Scale each clip by a random gain in ``[-max_db, max_db]`` decibels."""
+
+    max_db: float = 10.0
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        db = uniform(-self.max_db, self.max_db, x.shape[0], generator, x.device)
+        return x * (10.0 ** (db / 20.0))[:, None]
+
+
+@dataclass
+class Fade(Augmentation):
+    """Fade in and out over random lengths of up to ``max_fraction`` of the clip each.
+
+    ``shape`` is ``"linear"``, ``"logarithmic"`` or ``"exponential"``.
+    """
+
+    max_fraction: float = 0.5
+    shape: str = "linear"
+
+    def _curve(self, ramp: torch.Tensor) -> torch.Tensor:
+        if self.shape == "linear":
+            return ramp
+        if self.shape == "logarithmic":
+            return (torch.log10(0.1 + ramp) + 1.0) / math.log10(11.0)
+        if self.shape == "exponential":
+            return torch.pow(2.0, (ramp - 1.0) * 5.0) * ramp
+        raise ValueError(f"unknown fade shape {self.shape!r}")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, n = x.shape
+        t = torch.arange(n, device=x.device, dtype=x.dtype)[None]
+        fade_in = uniform(0, self.max_fraction * n, batch, generator, x.device)[:, None]
+        fade_out = uniform(0, self.max_fraction * n, batch, generator, x.device)[:, None]
+        ramp_in = (t / fade_in.clamp_min(1.0)).clamp(0.0, 1.0)
+        ramp_out = ((n - 1 - t) / fade_out.clamp_min(1.0)).clamp(0.0, 1.0)
+        return x * self._curve(ramp_in) * self._curve(ramp_out)
+
+
+def coloured_noise(
+    shape: tuple[int, int], colour: str, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Unit-variance noise whose power falls as ``1/f**k``: white k=0, pink k=1, brown k=2.
+
+    Returns
+    -------
+    noise : Tensor of shape ``shape``
+    """
+    exponent = {"white": 0.0, "pink": 1.0, "brown": 2.0}[colour]
+    white = torch.randn(shape, generator=generator, device=device)
+    if exponent == 0.0:
+        return white
+    spectrum = torch.fft.rfft(white, dim=-1)
+    freqs = torch.arange(spectrum.shape[-1], device=device).clamp_min(1).float()
+    noise = torch.fft.irfft(spectrum / freqs ** (exponent / 2), n=shape[-1], dim=-1)
+    return noise / noise.std(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+@dataclass
+class NoiseInjection(Augmentation):
+    """Add white, pink or brown noise at a random SNR in ``[min_snr_db, max_snr_db]``.
+
+    ``colour`` is ``"white"``, ``"pink"``, ``"brown"``, or ``"random"`` (one per call).
+    """
+
+    min_snr_db: float = 5.0
+    max_snr_db: float = 30.0
+    colour: str = "random"
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        colour = self.colour
+        if colour == "random":
+            colour = ("white", "pink", "brown")[
+                int(torch.randint(3, (1,), generator=generator, device=x.device))
+            ]
+        noise = coloured_noise(tuple(x.shape), colour, generator, x.device)
+        snr = uniform(self.min_snr_db, self.max_snr_db, x.shape[0], generator, x.device)
+        signal_rms = x.square().mean(dim=-1).sqrt().clamp_min(1e-8)
+        return x + noise * (signal_rms / 10.0 ** (snr / 20.0))[:, None]
+
+
+def _random_spans(
+    batch: int, n: int, max_width: float, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Boolean mask (batch, n): one random span of up to ``max_width * n`` per row."""
+    width = (uniform(0, max_width * n, batch, generator, device)).long()[:, None]
+    start = (uniform(0, 1, batch, generator, device)[:, None] * (n - width + 1)).long()
+    t = torch.arange(n, device=device)[None]
+    return (t >= start) & (t < start + width)
+
+
+@dataclass
+class TimeMask(Augmentation):
+    """Replace a random span of up to ``max_fraction`` of the clip by silence or noise.
+
+    ``fill`` is ``"constant"`` (zeros) or ``"noise"`` (white noise at the clip's RMS).
+    """
+
+    max_fraction: float = 0.125
+    fill: str = "constant"
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        mask = _random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
+        if self.fill == "noise":
+            rms = x.square().mean(dim=-1, keepdim=True).sqrt()
+            filler = rms * torch.randn(x.shape, generator=generator, device=x.device)
+        else:
+            filler = torch.zeros_like(x)
+        return torch.where(mask, filler, x)
+
+
+@dataclass
+class TimeShift(Augmentation):
+    """Roll each clip in time by a random amount of up to ``max_fraction`` of its length."""
+
+    max_fraction: float = 0.5
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, n = x.shape
+        limit = self.max_fraction * n
+        shift = uniform(-limit, limit, batch, generator, x.device).long()[:, None]
+        index = (torch.arange(n, device=x.device)[None] - shift) % n
+        return torch.gather(x, 1, index)
+
+
+def _phase_vocoder(waveform: torch.Tensor, rate: float, n_fft: int) -> torch.Tensor:
+    """Time-stretch one waveform by ``rate`` (>1 faster) keeping its pitch.
+
+    Parameters
+    ----------
+    waveform : Tensor of shape (n_samples,)
+
+    Returns
+    -------
+    stretched : Tensor of shape (about n_samples / rate,)
+    """
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, device=waveform.device)
+    spec = torch.stft(waveform, n_fft, hop, window=window, return_complex=True)
+    steps = torch.arange(0, spec.shape[-1], rate, device=waveform.device)
+    spec = F.pad(spec, (0, 2))
+    index = steps.long()
+    alpha = (steps - index)[None]
+    s0, s1 = spec[:, index], spec[:, index + 1]
+    magnitude = (1 - alpha) * s0.abs() + alpha * s1.abs()
+    expected = torch.linspace(0, math.pi * hop, spec.shape[0], device=waveform.device)[:, None]
+    delta = s1.angle() - s0.angle() - expected
+    delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
+    phase = torch.cat([spec[:, :1].angle(), delta[:, :-1] + expected], dim=1).cumsum(dim=1)
+    out = torch.polar(magnitude, phase)
+    length = round(waveform.shape[0] / rate)
+    return torch.istft(out, n_fft, hop, window=window, length=length)
+
+
+def _fit_length(waveform: torch.Tensor, n: int) -> torch.Tensor:
+    """Crop (centre) or zero-pad (end) a 1-D tensor to ``n`` samples."""
+    if waveform.shape[0] >= n:
+        start = (waveform.shape[0] - n) // 2
+        return waveform[start : start + n]
+    return F.pad(waveform, (0, n - waveform.shape[0]))
+
+
+@dataclass
+class TimeStretch(Augmentation):
+    """Change speed by a random rate in ``[min_rate, max_rate]`` keeping the pitch.
+
+    Phase vocoder (one clip at a time); the output is cropped or padded to the input
+    length. ``n_fft`` sets the analysis window.
+    """
+
+    min_rate: float = 0.5
+    max_rate: float = 1.5
+    n_fft: int = 512
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        rates = uniform(self.min_rate, self.max_rate, x.shape[0], generator, x.device)
+        n_fft = min(self.n_fft, 1 << (x.shape[1].bit_length() - 1))
+        return torch.stack(
+            [
+                _fit_length(_phase_vocoder(clip, float(rate), n_fft), x.shape[1])
+                for clip, rate in zip(x, rates.tolist(), strict=True)
+            ]
+        )
+
+
+@dataclass
+class PitchShift(Augmentation):
+    """Shift the pitch by a random number of semitones in ``[-max_semitones, max_semitones]``.
+
+    A phase-vocoder time stretch by the pitch ratio followed by linear-interpolation
+    resampling back to the original duration (one clip at a time). Linear
+    interpolation does not low-pass before decimating: upward shifts alias a little,
+    which is harmless for augmentation.
+    """
+
+    max_semitones: float = 15.0
+    n_fft: int = 512
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n = x.shape[1]
+        steps = uniform(-self.max_semitones, self.max_semitones, x.shape[0], generator, x.device)
+        n_fft = min(self.n_fft, 1 << (n.bit_length() - 1))
+        out = []
+        for clip, semitones in zip(x, steps.tolist(), strict=True):
+            ratio = 2.0 ** (semitones / 12.0)
+            stretched = _phase_vocoder(clip, 1.0 / ratio, n_fft)  # ratio times longer
+            resampled = F.interpolate(stretched[None, None], size=n, mode="linear")[0, 0]
+            out.append(resampled)
+        return torch.stack(out)

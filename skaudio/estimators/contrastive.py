@@ -1,0 +1,189 @@
+"""ContrastiveAudioEmbedder: SimCLR/CLAR-style contrastive learning over augmented views."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ..augment import make_policy
+from ..encoders import make_encoder
+from ..losses import NTXentCriterion
+from ..models import ContrastiveModel
+from ..training import SegmentPairDataset
+from ._base import BaseAudioEmbedder
+
+__all__ = ["ContrastiveAudioEmbedder"]
+
+
+class ContrastiveAudioEmbedder(BaseAudioEmbedder):
+    """Audio embeddings by contrasting augmented views (SimCLR; CLAR; Verma & Smith).
+
+    Each clip gives two random segments of ``segment_seconds``; each is augmented
+    independently (waveform augmentations, then the log-mel frontend, then spectrogram
+    augmentations, all in torch on the training device), encoded, and projected by an
+    MLP head. The NT-Xent loss pulls the two views of a clip together and pushes the
+    other ``2 * batch_size - 2`` views apart. Embeddings are the encoder's output,
+    before the head, computed without augmentation.
+
+    With ``supervised_weight > 0``, ``fit(X, y)`` is semi-supervised as in CLAR: a
+    linear classifier on the projection adds ``supervised_weight`` times the
+    cross-entropy of the labelled clips (``y == -1`` marks unlabelled clips, the
+    scikit-learn convention). With ``supervised_weight=0`` (the default) ``y`` is
+    ignored, so the embedder stays self-supervised inside a labelled ``Pipeline``.
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Rate of array input, and the rate files are resampled to, in Hz.
+    segment_seconds : float, default=0.96
+        Length of the training views and of the embedding windows.
+    n_mels : int, default=64
+    encoder : {"cnn"}, default="cnn"
+    embedding_dim : int, default=512
+        Size of the embeddings returned by :meth:`transform`.
+    augmentations : str or list of Augmentation, default="spectrogram"
+        A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
+        ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``) or a
+        list of augmentation objects from :mod:`skaudio.augment`.
+    projection_dim : int, default=128
+        Width of the projection head's layers.
+    projection_layers : int, default=2
+        Linear layers in the projection head.
+    temperature : float, default=0.2
+        NT-Xent temperature.
+    supervised_weight : float, default=0.0
+        Weight of the supervised cross-entropy on labelled clips; 0 ignores ``y``.
+    batch_size : int, default=256
+        Clips per batch (``2 * batch_size`` views).
+    max_epochs : int, default=100
+        Pretraining epochs; ``0`` keeps the randomly initialised encoder.
+    lr : float, default=1e-3
+    weight_decay : float, default=0.0
+    device : str, default="auto"
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, segment sampling, batch order and augmentations.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        ``net_.module_`` is a :class:`skaudio.models.ContrastiveModel`.
+    history_ : skorch.History
+        Per-epoch ``train_loss`` and ``train_pretext_acc`` (how often a view's nearest
+        other view is its pair).
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen in semi-supervised training (empty when ``y`` was not used).
+    device_ : str
+    segment_length_ : int
+
+    References
+    ----------
+    T. Chen et al. "A simple framework for contrastive learning of visual
+    representations." ICML 2020. H. Al-Tahan, Y. Mohsenzadeh. "CLAR: contrastive
+    learning of auditory representations." AISTATS 2021. P. Verma, J. Smith. "A
+    framework for contrastive and generative learning of audio representations." 2020.
+
+    Examples
+    --------
+    >>> from skaudio import ContrastiveAudioEmbedder
+    >>> from skaudio.datasets import make_tones
+    >>> X, y = make_tones(n_clips=32, sample_rate=8000, random_state=0)
+    >>> embedder = ContrastiveAudioEmbedder(sample_rate=8000, segment_seconds=0.25,
+    ...     embedding_dim=32, batch_size=16, max_epochs=1, random_state=0).fit(X)
+    >>> embedder.transform(X[:2]).shape
+    (2, 32)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAudioEmbedder._parameter_constraints,
+        "augmentations": [str, list, tuple],
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "projection_layers": [Interval(Integral, 1, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "supervised_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        segment_seconds: float = 0.96,
+        n_mels: int = 64,
+        encoder: str = "cnn",
+        embedding_dim: int = 512,
+        augmentations="spectrogram",
+        projection_dim: int = 128,
+        projection_layers: int = 2,
+        temperature: float = 0.2,
+        supervised_weight: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 100,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.segment_seconds = segment_seconds
+        self.n_mels = n_mels
+        self.encoder = encoder
+        self.embedding_dim = embedding_dim
+        self.augmentations = augmentations
+        self.projection_dim = projection_dim
+        self.projection_layers = projection_layers
+        self.temperature = temperature
+        self.supervised_weight = supervised_weight
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_targets(self, y, n_clips: int) -> np.ndarray | None:
+        self.classes_ = np.array([])
+        if y is None or self.supervised_weight == 0:
+            return None
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n_clips:
+            raise ValueError(
+                f"y has shape {y.shape}; expected ({n_clips},): one label per clip, "
+                "-1 for unlabelled clips"
+            )
+        labelled = y != -1
+        if not labelled.any():
+            return None  # all unlabelled: pure self-supervision
+        self.classes_, encoded = np.unique(y[labelled], return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the labelled clips of y hold 1 class ({self.classes_[0]!r}); "
+                "semi-supervised training needs at least 2 classes"
+            )
+        targets = np.full(n_clips, -1, dtype=np.int64)
+        targets[labelled] = encoded
+        return targets
+
+    def _build_model(self) -> ContrastiveModel:
+        return ContrastiveModel(
+            frontend=self._build_frontend(),
+            encoder=make_encoder(
+                self.encoder, n_mels=self.n_mels, embedding_dim=self.embedding_dim
+            ),
+            augmentations=make_policy(self.augmentations),
+            projection_dim=self.projection_dim,
+            projection_layers=self.projection_layers,
+            n_classes=len(self.classes_),
+            # drawn from torch inside fit's seeded block: a function of random_state
+            augment_seed=int(torch.randint(2**31 - 1, (1,))),
+        )
+
+    def _build_criterion(self) -> NTXentCriterion:
+        return NTXentCriterion(self.temperature, self.supervised_weight)
+
+    def _training_dataset(self, waveforms, targets, rng: np.random.Generator):
+        return SegmentPairDataset(waveforms, self._segment_length, rng, targets)

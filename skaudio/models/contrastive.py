@@ -1,0 +1,106 @@
+"""SimCLR/CLAR pretraining model: augmented views, encoder, MLP head, optional classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..augment import Augmentation, split_by_domain
+from ..features import LogMelSpectrogram
+from ..heads import MLPHead
+from ._base import EmbeddingModel
+
+__all__ = ["ContrastiveModel"]
+
+
+class ContrastiveModel(EmbeddingModel):
+    """Two augmented views of each clip through a shared encoder and projection head.
+
+    In training mode the waveform augmentations run before the frontend and the
+    spectrogram augmentations after it, on the model's device, each drawing from the
+    model's own generator (seeded by ``augment_seed``). In evaluation mode nothing is
+    augmented, so :meth:`embed` is deterministic.
+
+    Parameters
+    ----------
+    frontend : LogMelSpectrogram
+    encoder : nn.Module
+    augmentations : sequence of Augmentation
+    projection_dim : int
+        Width of the projection head's layers.
+    projection_layers : int
+        Number of linear layers of the projection head.
+    n_classes : int, default=0
+        With ``n_classes > 0``, a linear classifier on the projection output serves
+        the supervised part of semi-supervised training.
+    augment_seed : int, default=0
+    """
+
+    def __init__(
+        self,
+        frontend: LogMelSpectrogram,
+        encoder: nn.Module,
+        augmentations: Sequence[Augmentation],
+        projection_dim: int,
+        projection_layers: int,
+        n_classes: int = 0,
+        augment_seed: int = 0,
+    ) -> None:
+        super().__init__(frontend, encoder)
+        self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
+        self.head = MLPHead(encoder.embedding_dim, projection_dim, projection_layers)
+        self.classifier = nn.Linear(projection_dim, n_classes) if n_classes else None
+        self.augment_seed = augment_seed
+        self._generator: torch.Generator | None = None
+
+    def _augment_generator(self, device: torch.device) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.augment_seed)
+        return self._generator
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_generator"] = None  # generators do not pickle; a new one is seeded on use
+        return state
+
+    def view(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Encoder embeddings of (augmented, in training) waveforms.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+
+        Returns
+        -------
+        embedding : Tensor of shape (batch, embedding_dim)
+        """
+        if not self.training:
+            return self.embed(waveforms)
+        generator = self._augment_generator(waveforms.device)
+        for aug in self.waveform_augmentations:
+            waveforms = aug(waveforms, generator)
+        spec = self.frontend(waveforms)
+        for aug in self.spectrogram_augmentations:
+            spec = aug(spec, generator)
+        return self.encoder(spec.unsqueeze(1))
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor):
+        """Projections of both views, and class logits when there is a classifier.
+
+        Parameters
+        ----------
+        anchor, positive : Tensor of shape (batch, n_samples)
+            Two segments of the same clips, row for row.
+
+        Returns
+        -------
+        z1, z2 : Tensor of shape (batch, projection_dim)
+        class_logits : Tensor of shape (2 * batch, n_classes) or None
+            For the views in the order ``[anchor; positive]``.
+        """
+        z = self.head(self.view(torch.cat([anchor, positive])))
+        class_logits = self.classifier(z) if self.classifier is not None else None
+        z1, z2 = z.chunk(2)
+        return z1, z2, class_logits
