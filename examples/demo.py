@@ -20,13 +20,11 @@ import time
 import joblib
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, cross_validate
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skaudio import COLAEmbedder, LogMelStatistics, MFCCStatistics
 from skaudio.datasets import load_spoken_digits
+from skaudio.probing import make_probe
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,11 +36,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="demo_pipeline.joblib")
     return parser.parse_args()
-
-
-def probe(features) -> object:
-    """The linear probe: standardised features into a logistic regression."""
-    return make_pipeline(features, StandardScaler(), LogisticRegression(max_iter=2000))
 
 
 def main() -> None:
@@ -78,7 +71,9 @@ def main() -> None:
     rows = []
     for name, features in methods.items():
         start = time.perf_counter()
-        result = cross_validate(probe(features), X, y, groups=groups, cv=cv, return_estimator=True)
+        result = cross_validate(
+            make_probe(features), X, y, groups=groups, cv=cv, return_estimator=True
+        )
         seconds = time.perf_counter() - start
         scores = result["test_score"]
         rows.append((name, scores, seconds))

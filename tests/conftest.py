@@ -6,6 +6,18 @@ from skaudio.datasets import make_tones
 
 SR = 8000
 
+#: small, fast settings shared by the embedder tests
+SMALL = dict(
+    sample_rate=SR,
+    segment_seconds=0.25,
+    n_mels=32,
+    embedding_dim=16,
+    projection_dim=16,
+    batch_size=16,
+    max_epochs=1,
+    random_state=0,
+)
+
 
 @pytest.fixture(scope="session")
 def tones():

@@ -5,6 +5,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -14,17 +15,6 @@ from sklearn.preprocessing import StandardScaler
 from skaudio import COLAEmbedder
 from skaudio.datasets import make_tones
 from skaudio.models import COLAModel
-
-SMALL = dict(
-    sample_rate=8000,
-    segment_seconds=0.25,
-    n_mels=32,
-    embedding_dim=16,
-    projection_dim=16,
-    batch_size=16,
-    max_epochs=1,
-    random_state=0,
-)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import joblib
 import numpy as np
 import pytest
+from conftest import SMALL
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -11,17 +12,6 @@ from skaudio import ContrastiveAudioEmbedder
 from skaudio import augment as A
 from skaudio.datasets import make_tones
 from skaudio.models import ContrastiveModel
-
-SMALL = dict(
-    sample_rate=8000,
-    segment_seconds=0.25,
-    n_mels=32,
-    embedding_dim=16,
-    projection_dim=16,
-    batch_size=16,
-    max_epochs=1,
-    random_state=0,
-)
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +132,28 @@ def test_pretraining_beats_random_encoder_on_pitch_bands():
             scores[epochs].append(probe.fit(X, y).score(X_test, y_test))
     untrained, pretrained = np.array(scores[0]), np.array(scores[8])
     assert pretrained.mean() > untrained.mean() + 0.15, scores
+
+
+@pytest.mark.parametrize(
+    ("encoder", "representation", "policy"),
+    [
+        ("vgg", "logmel", "spectrogram"),
+        ("resnet18", "logmel", "spectrogram"),
+        ("resnet18", "waveform", "waveform"),
+    ],
+)
+def test_encoders_and_input_representations(tones, encoder, representation, policy):
+    X, _ = tones
+    params = {**SMALL, "encoder": encoder, "input_representation": representation}
+    est = ContrastiveAudioEmbedder(**params, augmentations=policy).fit(X[:16])
+    assert est.transform(X[:3]).shape == (3, 16)
+    assert est.net_.module_.uses_spectrogram == (representation == "logmel")
+
+
+def test_spectrogram_augmentations_on_raw_waveforms_are_refused(tones):
+    X, _ = tones
+    params = {**SMALL, "encoder": "resnet18", "input_representation": "waveform"}
+    with pytest.raises(ValueError, match="spectrogram augmentations need log-mel input"):
+        ContrastiveAudioEmbedder(**params, augmentations="spectrogram").fit(X)
+    with pytest.raises(ValueError, match="unknown encoder 'cnn' for waveform input"):
+        ContrastiveAudioEmbedder(**{**params, "encoder": "cnn"}, augmentations="none").fit(X)

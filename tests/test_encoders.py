@@ -1,28 +1,72 @@
 import pytest
 import torch
 
-from skaudio.encoders import ENCODERS, CNNEncoder, make_encoder
+from skaudio.encoders import (
+    ENCODERS,
+    CNNEncoder,
+    ResNet18Encoder,
+    ResNet18WaveformEncoder,
+    VGGEncoder,
+    make_encoder,
+)
+
+LOGMEL_ENCODERS = [
+    CNNEncoder(n_mels=64, embedding_dim=24, channels=(4, 8)),
+    VGGEncoder(n_mels=64, embedding_dim=24, channels=(4, 8)),
+    ResNet18Encoder(n_mels=64, embedding_dim=24),
+]
 
 
+@pytest.mark.parametrize("encoder", LOGMEL_ENCODERS, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("n_frames", [1, 7, 101])
-def test_cnn_shapes_for_any_length(n_frames):
-    encoder = CNNEncoder(n_mels=64, embedding_dim=24, channels=(4, 8)).eval()
+def test_logmel_encoders_shapes_for_any_length(encoder, n_frames):
+    encoder.eval()
     x = torch.randn(3, 1, 64, n_frames)
     frames = encoder.forward_frames(x)
-    assert encoder.time_stride == 8
-    assert frames.shape == (3, -(-n_frames // encoder.time_stride), 12)
+    assert frames.shape[0] == 3 and frames.shape[2] == 12
+    assert frames.shape[1] == pytest.approx(n_frames / encoder.time_stride, abs=1)
     assert encoder(x).shape == (3, 24)
 
 
-def test_clip_embedding_pools_frames_over_time():
-    encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,)).eval()
-    x = torch.randn(2, 1, 16, 40)
+@pytest.mark.parametrize("n_samples", [1, 500, 8000])
+def test_waveform_resnet_shapes_for_any_length(n_samples):
+    encoder = ResNet18WaveformEncoder(embedding_dim=16).eval()
+    frames = encoder.forward_frames(torch.randn(2, 1, n_samples))
+    assert frames.shape[0] == 2 and frames.shape[2] == 8
+    assert frames.shape[1] == pytest.approx(max(n_samples, 80) / encoder.time_stride, abs=1)
+    assert encoder(torch.randn(2, 1, n_samples)).shape == (2, 16)
+    assert encoder.input_representation == "waveform"
+
+
+@pytest.mark.parametrize("encoder", LOGMEL_ENCODERS, ids=lambda e: type(e).__name__)
+def test_clip_embedding_is_mean_and_max_of_frames(encoder):
+    encoder.eval()
+    x = torch.randn(2, 1, 64, 40)
     frames = encoder.forward_frames(x)
     expected = torch.cat([frames.mean(1), frames.amax(1)], dim=1)
     torch.testing.assert_close(encoder(x), expected)
 
 
-def test_default_architecture_and_odd_embedding_dim():
+def test_resnet_learns_a_simple_discrimination():
+    """A few optimiser steps separate two classes of inputs (gradients flow)."""
+    torch.manual_seed(0)
+    encoder = ResNet18Encoder(n_mels=16, embedding_dim=8)
+    head = torch.nn.Linear(8, 2)
+    x = torch.randn(16, 1, 16, 20)
+    x[8:] += 1.0
+    y = torch.tensor([0] * 8 + [1] * 8)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = torch.nn.functional.cross_entropy(head(encoder(x)), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_default_cnn_architecture_and_odd_embedding_dim():
     encoder = CNNEncoder(n_mels=64)
     widths = [block[0].out_channels for block in encoder.blocks]
     assert widths == [32, 64, 128, 256] and encoder.frame_dim == 256
@@ -30,7 +74,14 @@ def test_default_architecture_and_odd_embedding_dim():
         CNNEncoder(n_mels=64, embedding_dim=7)
 
 
-def test_registry_builds_by_name_and_rejects_unknown_names():
-    assert isinstance(make_encoder("cnn", n_mels=32, embedding_dim=16), ENCODERS["cnn"])
-    with pytest.raises(ValueError, match="unknown encoder 'nope'"):
+def test_registry_builds_by_name_and_rejects_unknown_combinations():
+    assert isinstance(make_encoder("vgg", n_mels=32, embedding_dim=16), VGGEncoder)
+    raw = make_encoder("resnet18", n_mels=32, embedding_dim=16, input_representation="waveform")
+    assert isinstance(raw, ResNet18WaveformEncoder)
+    assert set(ENCODERS) == {"logmel", "waveform"}
+    with pytest.raises(ValueError, match="unknown encoder 'nope' for logmel input"):
         make_encoder("nope", n_mels=32, embedding_dim=16)
+    with pytest.raises(ValueError, match="unknown encoder 'cnn' for waveform input"):
+        make_encoder("cnn", n_mels=32, embedding_dim=16, input_representation="waveform")
+    with pytest.raises(ValueError, match="unknown input_representation"):
+        make_encoder("cnn", n_mels=32, embedding_dim=16, input_representation="mfcc")

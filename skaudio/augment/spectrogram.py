@@ -161,14 +161,10 @@ class TimeMasking(_SpectrogramAugmentation):
 
 
 @dataclass
-class FrequencyMasking(_SpectrogramAugmentation):
-    """SpecAugment frequency mask: turn off a random band of up to ``max_fraction``."""
+class FrequencyMasking(BandStop):
+    """SpecAugment frequency mask: Verma & Smith's band-stop under SpecAugment's name."""
 
     max_fraction: float = 0.2
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        band = _random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
-        return torch.where(band[:, :, None], _floor(x), x)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .._torch_utils import resolve_device, seeded
-from ..encoders import ENCODERS
+from ..encoders import ENCODERS, make_encoder
 from ..features import LogMelSpectrogram
 from ..io import check_audio
 from ..segments import sliding_windows
@@ -55,7 +55,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "segment_seconds": [Interval(Real, 0, None, closed="neither")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
-        "encoder": [StrOptions(set(ENCODERS))],
+        "encoder": [StrOptions({name for names in ENCODERS.values() for name in names})],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -87,6 +87,14 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     # -- shared building blocks ----------------------------------------------------
     def _build_frontend(self) -> LogMelSpectrogram:
         return LogMelSpectrogram(sample_rate=self.sample_rate, n_mels=self.n_mels)
+
+    def _build_encoder(self, input_representation: str = "logmel") -> nn.Module:
+        return make_encoder(
+            self.encoder,
+            n_mels=self.n_mels,
+            embedding_dim=self.embedding_dim,
+            input_representation=input_representation,
+        )
 
     @property
     def _segment_length(self) -> int:
@@ -126,6 +134,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 batch_size=self.batch_size,
                 train_split=None,
                 iterator_train__shuffle=True,
+                iterator_train__pin_memory=self.device_.startswith("cuda"),
                 callbacks=training_callbacks(getattr(criterion, "metric_names", ()), self.verbose),
                 device=self.device_,
                 verbose=int(self.verbose),
@@ -153,10 +162,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         model = self.net_.module_
-        if self.sample_rate != model.frontend.sample_rate:
+        if self.sample_rate != model.sample_rate:
             raise ValueError(
                 f"sample_rate was changed to {self.sample_rate} after fitting at "
-                f"{model.frontend.sample_rate} Hz; refit, or set it back"
+                f"{model.sample_rate} Hz; refit, or set it back"
             )
         waveforms = check_audio(X, sample_rate=self.sample_rate)
         return self._embed_clips(model, waveforms)

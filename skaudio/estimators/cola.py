@@ -7,7 +7,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..encoders import make_encoder
 from ..heads import make_similarity
 from ..losses import ContrastiveCrossEntropy
 from ..models import COLAModel
@@ -34,7 +33,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         Length of the training segments and of the embedding windows.
     n_mels : int, default=64
         Mel bands of the log-mel frontend (25 ms windows, 10 ms hop).
-    encoder : {"cnn"}, default="cnn"
+    encoder : {"cnn", "vgg", "resnet18"}, default="cnn"
         Encoder architecture (see :data:`skaudio.encoders.ENCODERS`).
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
@@ -142,9 +141,7 @@ class COLAEmbedder(BaseAudioEmbedder):
     def _build_model(self) -> COLAModel:
         return COLAModel(
             frontend=self._build_frontend(),
-            encoder=make_encoder(
-                self.encoder, n_mels=self.n_mels, embedding_dim=self.embedding_dim
-            ),
+            encoder=self._build_encoder(),
             projection_dim=self.projection_dim,
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
         )

@@ -6,10 +6,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..augment import make_policy
-from ..encoders import make_encoder
 from ..losses import NTXentCriterion
 from ..models import ContrastiveModel
 from ..training import SegmentPairDataset
@@ -41,7 +40,12 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     segment_seconds : float, default=0.96
         Length of the training views and of the embedding windows.
     n_mels : int, default=64
-    encoder : {"cnn"}, default="cnn"
+        Mel bands of the log-mel frontend (unused with ``input_representation="waveform"``).
+    encoder : {"cnn", "vgg", "resnet18"}, default="cnn"
+        Encoder architecture; raw waveforms take ``"resnet18"`` (a 1-D ResNet18).
+    input_representation : {"logmel", "waveform"}, default="logmel"
+        What the encoder reads: log-mel spectrograms or raw waveforms (then only
+        waveform augmentations apply).
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
     augmentations : str or list of Augmentation, default="spectrogram"
@@ -99,6 +103,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
 
     _parameter_constraints: dict = {
         **BaseAudioEmbedder._parameter_constraints,
+        "input_representation": [StrOptions({"logmel", "waveform"})],
         "augmentations": [str, list, tuple],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "projection_layers": [Interval(Integral, 1, None, closed="left")],
@@ -113,6 +118,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         segment_seconds: float = 0.96,
         n_mels: int = 64,
         encoder: str = "cnn",
+        input_representation: str = "logmel",
         embedding_dim: int = 512,
         augmentations="spectrogram",
         projection_dim: int = 128,
@@ -131,6 +137,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.segment_seconds = segment_seconds
         self.n_mels = n_mels
         self.encoder = encoder
+        self.input_representation = input_representation
         self.embedding_dim = embedding_dim
         self.augmentations = augmentations
         self.projection_dim = projection_dim
@@ -171,9 +178,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     def _build_model(self) -> ContrastiveModel:
         return ContrastiveModel(
             frontend=self._build_frontend(),
-            encoder=make_encoder(
-                self.encoder, n_mels=self.n_mels, embedding_dim=self.embedding_dim
-            ),
+            encoder=self._build_encoder(self.input_representation),
             augmentations=make_policy(self.augmentations),
             projection_dim=self.projection_dim,
             projection_layers=self.projection_layers,

@@ -20,9 +20,10 @@ class EmbeddingModel(nn.Module):
     Parameters
     ----------
     frontend : LogMelSpectrogram
-    encoder : nn.Module
-        Maps ``(batch, 1, n_mels, n_frames)`` to ``(batch, embedding_dim)`` and offers
-        ``forward_frames`` (see :mod:`skaudio.encoders`).
+        Log-mel frontend; also defines the model's sample rate. Encoders of raw
+        waveforms (``encoder.input_representation == "waveform"``) bypass it.
+    encoder : FrameEncoder
+        See :mod:`skaudio.encoders`.
     """
 
     def __init__(self, frontend: LogMelSpectrogram, encoder: nn.Module) -> None:
@@ -30,8 +31,20 @@ class EmbeddingModel(nn.Module):
         self.frontend = frontend
         self.encoder = encoder
 
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the waveforms the model takes, in Hz."""
+        return self.frontend.sample_rate
+
+    @property
+    def uses_spectrogram(self) -> bool:
+        """Whether the encoder reads log-mel spectrograms (else raw waveforms)."""
+        return getattr(self.encoder, "input_representation", "logmel") == "logmel"
+
     def spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """(batch, n_samples) -> (batch, 1, n_mels, n_frames) log-mel input of the encoder."""
+        """Encoder input: (batch, 1, n_mels, n_frames) log-mel, or (batch, 1, n_samples)."""
+        if not self.uses_spectrogram:
+            return waveforms.unsqueeze(1)
         return self.frontend(waveforms).unsqueeze(1)
 
     def embed(self, waveforms: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,11 @@ class ContrastiveModel(EmbeddingModel):
     ) -> None:
         super().__init__(frontend, encoder)
         self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
+        if self.spectrogram_augmentations and not self.uses_spectrogram:
+            raise ValueError(
+                "spectrogram augmentations need log-mel input, but the encoder reads raw "
+                f"waveforms: {self.spectrogram_augmentations}; use a waveform policy"
+            )
         self.head = MLPHead(encoder.embedding_dim, projection_dim, projection_layers)
         self.classifier = nn.Linear(projection_dim, n_classes) if n_classes else None
         self.augment_seed = augment_seed
@@ -81,6 +86,8 @@ class ContrastiveModel(EmbeddingModel):
         generator = self._augment_generator(waveforms.device)
         for aug in self.waveform_augmentations:
             waveforms = aug(waveforms, generator)
+        if not self.uses_spectrogram:
+            return self.encoder(waveforms.unsqueeze(1))
         spec = self.frontend(waveforms)
         for aug in self.spectrogram_augmentations:
             spec = aug(spec, generator)

@@ -1,0 +1,68 @@
+"""Encoders: plain ``nn.Module``s from log-mel spectrograms or waveforms to embeddings.
+
+Every encoder offers
+
+- ``forward_frames(x) -> (batch, n_frames_out, frame_dim)``: a sequence of frame
+  embeddings (time is downsampled by ``time_stride``),
+- ``forward(x) -> (batch, embedding_dim)``: the mean and max of the frames over time,
+
+and says in ``input_representation`` whether it takes log-mel spectrograms
+``(batch, 1, n_mels, n_frames)`` or raw waveforms ``(batch, 1, n_samples)``.
+New encoders join :data:`ENCODERS`.
+"""
+
+from __future__ import annotations
+
+from ._base import FrameEncoder
+from .cnn import CNNEncoder, VGGEncoder
+from .resnet import ResNet18Encoder, ResNet18WaveformEncoder
+
+__all__ = [
+    "ENCODERS",
+    "CNNEncoder",
+    "FrameEncoder",
+    "ResNet18Encoder",
+    "ResNet18WaveformEncoder",
+    "VGGEncoder",
+    "make_encoder",
+]
+
+#: encoder classes by input representation, then by name
+ENCODERS: dict[str, dict[str, type[FrameEncoder]]] = {
+    "logmel": {"cnn": CNNEncoder, "vgg": VGGEncoder, "resnet18": ResNet18Encoder},
+    "waveform": {"resnet18": ResNet18WaveformEncoder},
+}
+
+
+def make_encoder(
+    name: str, *, n_mels: int, embedding_dim: int, input_representation: str = "logmel"
+) -> FrameEncoder:
+    """Build a registered encoder.
+
+    Parameters
+    ----------
+    name : str
+        ``"cnn"``, ``"vgg"`` or ``"resnet18"`` for log-mel input; ``"resnet18"`` for
+        waveforms.
+    n_mels : int
+        Mel bands of the input spectrogram (unused for waveforms).
+    embedding_dim : int
+        Size of the clip embedding.
+    input_representation : {"logmel", "waveform"}, default="logmel"
+
+    Returns
+    -------
+    encoder : FrameEncoder
+    """
+    if input_representation not in ENCODERS:
+        raise ValueError(
+            f"unknown input_representation {input_representation!r}; "
+            f"choose one of {sorted(ENCODERS)}"
+        )
+    available = ENCODERS[input_representation]
+    if name not in available:
+        raise ValueError(
+            f"unknown encoder {name!r} for {input_representation} input; "
+            f"choose one of {sorted(available)}"
+        )
+    return available[name](n_mels=n_mels, embedding_dim=embedding_dim)

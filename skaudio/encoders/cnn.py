@@ -1,0 +1,98 @@
+"""Compact CNN and VGG-style encoders for log-mel input."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._base import FrameEncoder
+
+__all__ = ["CNNEncoder", "VGGEncoder"]
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class _ConvStack(FrameEncoder):
+    """Blocks of ``convs_per_block`` 3x3 conv-BN-ReLU and a 2x2 max-pool (ceil mode).
+
+    Frame embeddings are the last block's channels averaged over frequency. Runs in
+    ``channels_last`` memory format, markedly faster on CPUs.
+    """
+
+    convs_per_block = 1
+
+    def __init__(self, n_mels: int, embedding_dim: int, channels: Sequence[int]) -> None:
+        super().__init__(embedding_dim)
+        widths = [1, *channels, self.frame_dim]
+        blocks = []
+        for c_in, c_out in itertools.pairwise(widths):
+            layers = _conv_bn_relu(c_in, c_out)
+            for _ in range(self.convs_per_block - 1):
+                layers += _conv_bn_relu(c_out, c_out)
+            blocks.append(nn.Sequential(*layers, nn.MaxPool2d(2, ceil_mode=True)))
+        self.blocks = nn.Sequential(*blocks)
+        self.time_stride = 2 ** len(blocks)
+        self.to(memory_format=torch.channels_last)
+
+    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / time_stride), frame_dim)."""
+        h = self.blocks(x.contiguous(memory_format=torch.channels_last))
+        return h.mean(dim=2).transpose(1, 2)
+
+
+class CNNEncoder(_ConvStack):
+    """Compact convolutional encoder: fast on a CPU, a good default.
+
+    Conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool) halve frequency and time
+    at each block; the last block has ``embedding_dim / 2`` channels.
+
+    Parameters
+    ----------
+    n_mels : int
+        Number of mel bands of the input.
+    embedding_dim : int, default=512
+        Size of the clip embedding; must be even.
+    channels : sequence of int, default=(32, 64, 128)
+        Output channels of the conv blocks before the last one.
+
+    Attributes
+    ----------
+    frame_dim : int
+        Size of each frame embedding (``embedding_dim / 2``).
+    time_stride : int
+        Input frames per output frame (``2 ** (len(channels) + 1)``).
+    """
+
+    def __init__(
+        self, n_mels: int, embedding_dim: int = 512, channels: Sequence[int] = (32, 64, 128)
+    ) -> None:
+        super().__init__(n_mels, embedding_dim, channels)
+
+
+class VGGEncoder(_ConvStack):
+    """VGG-style encoder (as compared by Verma & Smith): two 3x3 convs per block.
+
+    Parameters
+    ----------
+    n_mels : int
+    embedding_dim : int, default=512
+        Size of the clip embedding; must be even.
+    channels : sequence of int, default=(64, 128, 256)
+        Output channels of the blocks before the last one.
+    """
+
+    convs_per_block = 2
+
+    def __init__(
+        self, n_mels: int, embedding_dim: int = 512, channels: Sequence[int] = (64, 128, 256)
+    ) -> None:
+        super().__init__(n_mels, embedding_dim, channels)
