@@ -10,8 +10,10 @@ Usage::
     python benchmarks/contrastive.py digits --rows semi10 ssl10   # 10% labels
 
 Rows: mfcc, logmel (statistics baselines), random (max_epochs=0), a policy name
-(none, spectrogram, waveform, clar, waveform+spectrogram), ssl10 / semi10 (spectrogram
-policy; probe trained on 10% of the labels; semi10 also gives them to the embedder).
+(none, spectrogram, waveform, clar, waveform+spectrogram) with the CNN on log-mel,
+raw / raw-random (1-D ResNet18 on waveforms, waveform policy / untrained), ssl10 /
+semi10 (spectrogram policy; probe trained on 10% of the labels; semi10 also gives
+them to the embedder).
 """
 
 from __future__ import annotations
@@ -91,6 +93,13 @@ def main() -> None:
             embedder = LogMelStatistics(sample_rate=sr)
         elif row == "random":
             embedder = contrastive().set_params(max_epochs=0)
+        elif row == "raw":  # 1-D ResNet18 on waveforms; only waveform augmentations apply
+            embedder = contrastive(
+                encoder="resnet18", input_representation="waveform", augmentations="waveform"
+            )
+        elif row == "raw-random":
+            embedder = contrastive(encoder="resnet18", input_representation="waveform")
+            embedder.set_params(max_epochs=0, augmentations="none")
         elif row == "ssl10":
             embedder, kwargs = contrastive(), {"label_fraction": 0.1}
         elif row == "semi10":
