@@ -7,13 +7,14 @@ Usage::
 
     python benchmarks/contrastive.py digits --epochs 4 --rows mfcc random none spectrogram
     python benchmarks/contrastive.py gm_family --epochs 4 --rows random spectrogram waveform
-    python benchmarks/contrastive.py digits --rows semi10 ssl10   # 10% labels
+    python benchmarks/contrastive.py digits --label-fraction 0.1 --rows mfcc spectrogram semi
 
 Rows: mfcc, logmel (statistics baselines), random (max_epochs=0), a policy name
 (none, spectrogram, waveform, clar, waveform+spectrogram) with the CNN on log-mel,
-raw / raw-random (1-D ResNet18 on waveforms, waveform policy / untrained), ssl10 /
-semi10 (spectrogram policy; probe trained on 10% of the labels; semi10 also gives
-them to the embedder).
+raw / raw-random (1-D ResNet18 on waveforms, waveform policy / untrained), semi
+(spectrogram policy, semi-supervised: the embedder also gets the kept labels).
+``--label-fraction f`` keeps the labels of a share f of each training fold (stratified)
+for every row: the probe trains on those clips only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label-fraction", type=float, default=None)
     args = parser.parse_args()
 
     X, y, groups, sr, n_splits = load(args.task)
@@ -70,7 +72,8 @@ def main() -> None:
     print(
         f"task={args.task}: {len(X)} clips, {len(np.unique(y))} classes, "
         f"GroupKFold({n_splits}); epochs={args.epochs}, segment={args.segment_seconds} s, "
-        f"batch={args.batch_size}, temperature={args.temperature}, seed={args.seed}",
+        f"batch={args.batch_size}, temperature={args.temperature}, seed={args.seed}, "
+        f"label fraction={args.label_fraction or 1.0}",
         flush=True,
     )
 
@@ -86,7 +89,7 @@ def main() -> None:
         )
 
     for row in args.rows:
-        kwargs = {}
+        kwargs = {"label_fraction": args.label_fraction}
         if row == "mfcc":
             embedder = MFCCStatistics(sample_rate=sr)
         elif row == "logmel":
@@ -100,11 +103,9 @@ def main() -> None:
         elif row == "raw-random":
             embedder = contrastive(encoder="resnet18", input_representation="waveform")
             embedder.set_params(max_epochs=0, augmentations="none")
-        elif row == "ssl10":
-            embedder, kwargs = contrastive(), {"label_fraction": 0.1}
-        elif row == "semi10":
+        elif row == "semi":
             embedder = contrastive(supervised_weight=1.0)
-            kwargs = {"label_fraction": 0.1, "labels_to_embedder": True}
+            kwargs["labels_to_embedder"] = True
         else:
             embedder = contrastive(augmentations=row)
         result = cross_validate_probe(embedder, X, y, groups, cv, **kwargs)

@@ -225,3 +225,11 @@ def test_augmentations_compare_by_value_and_print_their_parameters():
         repr(A.NoiseInjection(1.0, 2.0))
         == "NoiseInjection(min_snr_db=1.0, max_snr_db=2.0, colour='random')"
     )
+
+
+@pytest.mark.parametrize("aug", WAVEFORM_AUGS, ids=repr)
+@pytest.mark.parametrize("n", [1, 5, 63, 64])
+def test_waveform_augmentations_accept_very_short_clips(aug, n):
+    x = torch.randn(3, n, generator=_gen(1))
+    out = aug(x, _gen())
+    assert out.shape == x.shape and torch.isfinite(out).all()

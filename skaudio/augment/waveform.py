@@ -80,7 +80,7 @@ def coloured_noise(
     spectrum = torch.fft.rfft(white, dim=-1)
     freqs = torch.arange(spectrum.shape[-1], device=device).clamp_min(1).float()
     noise = torch.fft.irfft(spectrum / freqs ** (exponent / 2), n=shape[-1], dim=-1)
-    return noise / noise.std(dim=-1, keepdim=True).clamp_min(1e-12)
+    return noise / noise.std(dim=-1, keepdim=True, correction=0).clamp_min(1e-12)
 
 
 @dataclass
@@ -179,6 +179,10 @@ def _phase_vocoder(waveform: torch.Tensor, rate: float, n_fft: int) -> torch.Ten
     return torch.istft(out, n_fft, hop, window=window, length=length)
 
 
+#: clips shorter than this are returned unchanged by the phase-vocoder augmentations
+MIN_VOCODER_SAMPLES = 64
+
+
 def _fit_length(waveform: torch.Tensor, n: int) -> torch.Tensor:
     """Crop (centre) or zero-pad (end) a 1-D tensor to ``n`` samples."""
     if waveform.shape[0] >= n:
@@ -192,7 +196,8 @@ class TimeStretch(Augmentation):
     """Change speed by a random rate in ``[min_rate, max_rate]`` keeping the pitch.
 
     Phase vocoder (one clip at a time); the output is cropped or padded to the input
-    length. ``n_fft`` sets the analysis window.
+    length. ``n_fft`` sets the analysis window. Clips shorter than
+    ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged.
     """
 
     min_rate: float = 0.5
@@ -201,6 +206,8 @@ class TimeStretch(Augmentation):
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         rates = uniform(self.min_rate, self.max_rate, x.shape[0], generator, x.device)
+        if x.shape[1] < MIN_VOCODER_SAMPLES:
+            return x.clone()
         n_fft = min(self.n_fft, 1 << (x.shape[1].bit_length() - 1))
         return torch.stack(
             [
@@ -217,7 +224,8 @@ class PitchShift(Augmentation):
     A phase-vocoder time stretch by the pitch ratio followed by linear-interpolation
     resampling back to the original duration (one clip at a time). Linear
     interpolation does not low-pass before decimating: upward shifts alias a little,
-    which is harmless for augmentation.
+    which is harmless for augmentation. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64)
+    are returned unchanged.
     """
 
     max_semitones: float = 15.0
@@ -226,6 +234,8 @@ class PitchShift(Augmentation):
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = x.shape[1]
         steps = uniform(-self.max_semitones, self.max_semitones, x.shape[0], generator, x.device)
+        if n < MIN_VOCODER_SAMPLES:
+            return x.clone()
         n_fft = min(self.n_fft, 1 << (n.bit_length() - 1))
         out = []
         for clip, semitones in zip(x, steps.tolist(), strict=True):
