@@ -150,52 +150,65 @@ class TimeShift(Augmentation):
         return torch.gather(x, 1, index)
 
 
-def _phase_vocoder(waveform: torch.Tensor, rate: float, n_fft: int) -> torch.Tensor:
-    """Time-stretch one waveform by ``rate`` (>1 faster) keeping its pitch.
-
-    Parameters
-    ----------
-    waveform : Tensor of shape (n_samples,)
-
-    Returns
-    -------
-    stretched : Tensor of shape (about n_samples / rate,)
-    """
-    hop = n_fft // 4
-    window = torch.hann_window(n_fft, device=waveform.device)
-    spec = torch.stft(waveform, n_fft, hop, window=window, return_complex=True)
-    steps = torch.arange(0, spec.shape[-1], rate, device=waveform.device)
-    spec = F.pad(spec, (0, 2))
-    index = steps.long()
-    alpha = (steps - index)[None]
-    s0, s1 = spec[:, index], spec[:, index + 1]
-    magnitude = (1 - alpha) * s0.abs() + alpha * s1.abs()
-    expected = torch.linspace(0, math.pi * hop, spec.shape[0], device=waveform.device)[:, None]
-    delta = s1.angle() - s0.angle() - expected
-    delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
-    phase = torch.cat([spec[:, :1].angle(), delta[:, :-1] + expected], dim=1).cumsum(dim=1)
-    out = torch.polar(magnitude, phase)
-    length = round(waveform.shape[0] / rate)
-    return torch.istft(out, n_fft, hop, window=window, length=length)
-
-
 #: clips shorter than this are returned unchanged by the phase-vocoder augmentations
 MIN_VOCODER_SAMPLES = 64
 
 
-def _fit_length(waveform: torch.Tensor, n: int) -> torch.Tensor:
-    """Crop (centre) or zero-pad (end) a 1-D tensor to ``n`` samples."""
-    if waveform.shape[0] >= n:
-        start = (waveform.shape[0] - n) // 2
-        return waveform[start : start + n]
-    return F.pad(waveform, (0, n - waveform.shape[0]))
+def _phase_vocoder(x: torch.Tensor, rates: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Time-stretch every clip of a batch by its own ``rate`` (>1 faster), keeping pitch.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, n_samples)
+    rates : Tensor of shape (batch,)
+    n_fft : int
+
+    Returns
+    -------
+    stretched : Tensor of shape (batch, max_i round(n_samples / rates[i]))
+        Clip ``i`` occupies its first ``round(n_samples / rates[i])`` samples.
+    """
+    batch, n = x.shape
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, device=x.device)
+    spec = torch.stft(x, n_fft, hop, window=window, return_complex=True)  # (B, F, T)
+    n_bins, n_frames = spec.shape[1:]
+    n_steps = int(torch.ceil(n_frames / rates.min()))
+    steps = torch.arange(n_steps, device=x.device)[None] * rates[:, None]  # (B, S)
+    valid = (steps < n_frames)[:, None]
+    steps = steps.clamp(max=n_frames - 1)
+    index = steps.long()
+    alpha = (steps - index)[:, None]
+    spec = F.pad(spec, (0, 2))
+    s0 = torch.gather(spec, 2, index[:, None].expand(batch, n_bins, n_steps))
+    s1 = torch.gather(spec, 2, (index + 1)[:, None].expand(batch, n_bins, n_steps))
+    magnitude = ((1 - alpha) * s0.abs() + alpha * s1.abs()) * valid
+    expected = torch.linspace(0, math.pi * hop, n_bins, device=x.device)[None, :, None]
+    delta = s1.angle() - s0.angle() - expected
+    delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
+    phase = torch.cat([spec[:, :, :1].angle(), delta[:, :, :-1] + expected], dim=2).cumsum(dim=2)
+    length = round(n / float(rates.min()))
+    return torch.istft(torch.polar(magnitude, phase), n_fft, hop, window=window, length=length)
+
+
+def _interpolate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of each row of ``x`` (batch, n) at ``positions`` (batch, m)."""
+    left = positions.floor().long().clamp(0, x.shape[1] - 1)
+    right = (left + 1).clamp(max=x.shape[1] - 1)
+    weight = positions - left
+    return (1 - weight) * torch.gather(x, 1, left) + weight * torch.gather(x, 1, right)
+
+
+def _vocoder_fft_size(n_samples: int, n_fft: int) -> int:
+    """The analysis window: ``n_fft``, or the largest power of two within the clip."""
+    return min(n_fft, 1 << (n_samples.bit_length() - 1))
 
 
 @dataclass
 class TimeStretch(Augmentation):
     """Change speed by a random rate in ``[min_rate, max_rate]`` keeping the pitch.
 
-    Phase vocoder (one clip at a time); the output is cropped or padded to the input
+    Phase vocoder, batched over clips; the output is cropped or padded to the input
     length. ``n_fft`` sets the analysis window. Clips shorter than
     ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged.
     """
@@ -206,15 +219,16 @@ class TimeStretch(Augmentation):
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         rates = uniform(self.min_rate, self.max_rate, x.shape[0], generator, x.device)
-        if x.shape[1] < MIN_VOCODER_SAMPLES:
+        n = x.shape[1]
+        if n < MIN_VOCODER_SAMPLES:
             return x.clone()
-        n_fft = min(self.n_fft, 1 << (x.shape[1].bit_length() - 1))
-        return torch.stack(
-            [
-                _fit_length(_phase_vocoder(clip, float(rate), n_fft), x.shape[1])
-                for clip, rate in zip(x, rates.tolist(), strict=True)
-            ]
-        )
+        stretched = _phase_vocoder(x, rates, _vocoder_fft_size(n, self.n_fft))
+        lengths = torch.round(n / rates)
+        # longer results are cropped around their centre, shorter ones padded at the end
+        start = ((lengths - n) // 2).clamp_min(0)
+        positions = start[:, None] + torch.arange(n, device=x.device)[None]
+        inside = positions < lengths[:, None]
+        return _interpolate(stretched, positions.float()) * inside
 
 
 @dataclass
@@ -222,7 +236,7 @@ class PitchShift(Augmentation):
     """Shift the pitch by a random number of semitones in ``[-max_semitones, max_semitones]``.
 
     A phase-vocoder time stretch by the pitch ratio followed by linear-interpolation
-    resampling back to the original duration (one clip at a time). Linear
+    resampling back to the original duration, batched over clips. Linear
     interpolation does not low-pass before decimating: upward shifts alias a little,
     which is harmless for augmentation. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64)
     are returned unchanged.
@@ -236,11 +250,10 @@ class PitchShift(Augmentation):
         steps = uniform(-self.max_semitones, self.max_semitones, x.shape[0], generator, x.device)
         if n < MIN_VOCODER_SAMPLES:
             return x.clone()
-        n_fft = min(self.n_fft, 1 << (n.bit_length() - 1))
-        out = []
-        for clip, semitones in zip(x, steps.tolist(), strict=True):
-            ratio = 2.0 ** (semitones / 12.0)
-            stretched = _phase_vocoder(clip, 1.0 / ratio, n_fft)  # ratio times longer
-            resampled = F.interpolate(stretched[None, None], size=n, mode="linear")[0, 0]
-            out.append(resampled)
-        return torch.stack(out)
+        ratios = 2.0 ** (steps / 12.0)
+        stretched = _phase_vocoder(x, 1.0 / ratios, _vocoder_fft_size(n, self.n_fft))
+        lengths = torch.round(n * ratios)  # each clip is `ratio` times longer now
+        # resample clip i from lengths[i] samples back to n (align_corners=False grid)
+        grid = (torch.arange(n, device=x.device)[None] + 0.5) * (lengths[:, None] / n) - 0.5
+        grid = torch.minimum(grid.clamp(min=0), lengths[:, None] - 1)
+        return _interpolate(stretched, grid)
