@@ -68,8 +68,9 @@ def cross_validate_probe(
         If given, only this share of each training fold keeps its label (chosen at
         random, stratified by class); the probe trains on those clips alone.
     labels_to_embedder : bool, default=False
-        Pass the (partial) labels to ``embedder.fit``, ``-1`` marking unlabelled
-        clips (semi-supervised embedders). Otherwise the embedder sees no labels.
+        Pass the (partial) labels to ``embedder.fit`` as integer class codes, ``-1``
+        marking unlabelled clips (semi-supervised embedders). Otherwise the embedder
+        sees no labels.
     random_state : int, default=0
         Seeds the choice of labelled clips.
 
@@ -95,8 +96,9 @@ def cross_validate_probe(
         X_train = [X[i] for i in train]
         start = time.perf_counter()
         if labels_to_embedder:
-            keep = np.isin(train, labelled)
-            partial = np.where(keep, y[train], -1)
+            # integer codes, so that -1 can mark the unlabelled clips whatever y holds
+            codes = np.unique(y, return_inverse=True)[1]
+            partial = np.where(np.isin(train, labelled), codes[train], -1)
             fold_embedder.fit(X_train, partial)
         else:
             fold_embedder.fit(X_train)

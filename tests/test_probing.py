@@ -47,3 +47,20 @@ def test_label_fraction_and_labels_to_embedder(tones):
 def test_make_probe_with_and_without_features():
     assert [name for name, _ in make_probe().steps] == ["standardscaler", "logisticregression"]
     assert make_probe(MFCCStatistics()).steps[0][0] == "mfccstatistics"
+
+
+def test_string_labels_reach_the_embedder_as_codes(tones):
+    X, y = tones
+    names = np.array(["low", "mid", "high", "top"])[y]
+    groups = (np.arange(len(X)) // 4) % 2
+    result = cross_validate_probe(
+        _Recorder(sample_rate=8000),
+        X,
+        names,
+        groups,
+        GroupKFold(2),
+        label_fraction=0.5,
+        labels_to_embedder=True,
+    )
+    seen = result.embedders[0].seen_y_
+    assert seen.dtype.kind == "i" and set(np.unique(seen)) == {-1, 0, 1, 2, 3}
