@@ -25,6 +25,16 @@ def uniform(
     return low + (high - low) * torch.rand(n, generator=generator, device=device)
 
 
+def random_spans(
+    batch: int, n: int, max_width: float, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Boolean mask (batch, n): one random span of up to ``max_width * n`` per row."""
+    width = (uniform(0, max_width * n, batch, generator, device)).long()[:, None]
+    start = (uniform(0, 1, batch, generator, device)[:, None] * (n - width + 1)).long()
+    t = torch.arange(n, device=device)[None]
+    return (t >= start) & (t < start + width)
+
+
 class Augmentation:
     """Base class: subclasses set ``domain`` and implement ``__call__``."""
 

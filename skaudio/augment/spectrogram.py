@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._base import Augmentation, uniform
-from .waveform import _random_spans
+from ._base import Augmentation, random_spans, uniform
 
 __all__ = [
     "AdditiveNoise",
@@ -90,7 +89,7 @@ class BandStop(_SpectrogramAugmentation):
     max_fraction: float = 0.25
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        band = _random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
+        band = random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
         return torch.where(band[:, :, None], _floor(x), x)
 
 
@@ -156,7 +155,7 @@ class TimeMasking(_SpectrogramAugmentation):
     max_fraction: float = 0.2
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        span = _random_spans(x.shape[0], x.shape[2], self.max_fraction, generator, x.device)
+        span = random_spans(x.shape[0], x.shape[2], self.max_fraction, generator, x.device)
         return torch.where(span[:, None, :], _floor(x), x)
 
 

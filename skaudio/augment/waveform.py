@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._base import Augmentation, uniform
+from ._base import Augmentation, random_spans, uniform
 
 __all__ = [
     "Fade",
@@ -106,16 +106,6 @@ class NoiseInjection(Augmentation):
         return x + noise * (signal_rms / 10.0 ** (snr / 20.0))[:, None]
 
 
-def _random_spans(
-    batch: int, n: int, max_width: float, generator: torch.Generator, device: torch.device
-) -> torch.Tensor:
-    """Boolean mask (batch, n): one random span of up to ``max_width * n`` per row."""
-    width = (uniform(0, max_width * n, batch, generator, device)).long()[:, None]
-    start = (uniform(0, 1, batch, generator, device)[:, None] * (n - width + 1)).long()
-    t = torch.arange(n, device=device)[None]
-    return (t >= start) & (t < start + width)
-
-
 @dataclass
 class TimeMask(Augmentation):
     """Replace a random span of up to ``max_fraction`` of the clip by silence or noise.
@@ -127,7 +117,7 @@ class TimeMask(Augmentation):
     fill: str = "constant"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        mask = _random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
+        mask = random_spans(x.shape[0], x.shape[1], self.max_fraction, generator, x.device)
         if self.fill == "noise":
             rms = x.square().mean(dim=-1, keepdim=True).sqrt()
             filler = rms * torch.randn(x.shape, generator=generator, device=x.device)
