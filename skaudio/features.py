@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LogMelSpectrogram"]
+__all__ = ["LogMelSpectrogram", "warp_frequency"]
 
 
 class LogMelSpectrogram(nn.Module):
@@ -86,6 +86,47 @@ class LogMelSpectrogram(nn.Module):
         """Number of output frames for a waveform of ``n_samples`` samples."""
         return 1 + n_samples // self.hop_length
 
+    def power_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram, the first half of :meth:`forward`.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+
+        Returns
+        -------
+        power : Tensor of shape (batch, n_fft // 2 + 1, n_frames)
+        """
+        spec = torch.stft(
+            waveforms,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        return spec.real.square() + spec.imag.square()
+
+    def log_mel(self, power: torch.Tensor) -> torch.Tensor:
+        """Mel filterbank and decibels, the second half of :meth:`forward`.
+
+        Parameters
+        ----------
+        power : Tensor of shape (batch, n_fft // 2 + 1, n_frames)
+
+        Returns
+        -------
+        log_mel : Tensor of shape (batch, n_mels, n_frames)
+        """
+        mel = torch.matmul(self.mel_basis, power)
+        log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
+        if self.top_db is not None:
+            floor = log_mel.amax(dim=(-2, -1), keepdim=True) - self.top_db
+            log_mel = torch.maximum(log_mel, floor)
+        return log_mel
+
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Compute log-mel spectrograms.
 
@@ -98,20 +139,34 @@ class LogMelSpectrogram(nn.Module):
         log_mel : Tensor of shape (batch, n_mels, n_frames)
             ``n_frames = 1 + n_samples // hop_length``.
         """
-        spec = torch.stft(
-            waveforms,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()
-        mel = torch.matmul(self.mel_basis, power)
-        log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
-        if self.top_db is not None:
-            floor = log_mel.amax(dim=(-2, -1), keepdim=True) - self.top_db
-            log_mel = torch.maximum(log_mel, floor)
-        return log_mel
+        return self.log_mel(self.power_spectrogram(waveforms))
+
+
+def warp_frequency(power: torch.Tensor, ratios: torch.Tensor) -> torch.Tensor:
+    """Shift the pitch of power spectrograms by scaling their frequency axis.
+
+    Energy at frequency ``f`` moves to ``ratio * f`` (linear interpolation between
+    bins; bins whose source lies above the Nyquist frequency become zero), while the
+    time axis is untouched: the magnitude-domain equivalent of a pitch shift by
+    ``ratio`` that keeps the duration. Being a gather, it runs on any device at the
+    cost of a few tensor operations, unlike a phase-vocoder pitch shift.
+
+    Parameters
+    ----------
+    power : Tensor of shape (batch, n_bins, n_frames)
+        Linear-frequency power (or magnitude) spectrograms.
+    ratios : Tensor of shape (batch,)
+        Positive frequency ratios; ``2 ** (semitones / 12)``.
+
+    Returns
+    -------
+    warped : Tensor of shape (batch, n_bins, n_frames)
+    """
+    n_bins = power.shape[1]
+    source = torch.arange(n_bins, device=power.device, dtype=power.dtype) / ratios[:, None]
+    low = source.floor().clamp(max=n_bins - 1)
+    frac = (source - low)[..., None]
+    low_index = low.long()[..., None].expand(-1, -1, power.shape[2])
+    high_index = (low_index + 1).clamp(max=n_bins - 1)
+    warped = power.gather(1, low_index) * (1 - frac) + power.gather(1, high_index) * frac
+    return warped * (source <= n_bins - 1)[..., None]

@@ -63,7 +63,7 @@ class BilinearSimilarity(nn.Module):
         self.weight = nn.Parameter(torch.eye(dim))
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-        """(n, dim), (m, dim) -> logits (n, m)."""
+        """(..., n, dim), (..., m, dim) -> logits (..., n, m)."""
         return bilinear_logits(anchors, positives, self.weight)
 
 
@@ -80,7 +80,7 @@ class CosineSimilarity(nn.Module):
         self.temperature = float(temperature)
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-        """(n, dim), (m, dim) -> logits (n, m)."""
+        """(..., n, dim), (..., m, dim) -> logits (..., n, m)."""
         return cosine_logits(anchors, positives, self.temperature)
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from ._base import FrameEncoder
 from .cnn import CNNEncoder, VGGEncoder
+from .efficientnet import EfficientNetB0Encoder
 from .resnet import ResNet18Encoder, ResNet18WaveformEncoder
 
 __all__ = [
     "ENCODERS",
     "CNNEncoder",
+    "EfficientNetB0Encoder",
     "FrameEncoder",
     "ResNet18Encoder",
     "ResNet18WaveformEncoder",
@@ -29,7 +31,12 @@ __all__ = [
 
 #: encoder classes by input representation, then by name
 ENCODERS: dict[str, dict[str, type[FrameEncoder]]] = {
-    "logmel": {"cnn": CNNEncoder, "vgg": VGGEncoder, "resnet18": ResNet18Encoder},
+    "logmel": {
+        "cnn": CNNEncoder,
+        "efficientnet_b0": EfficientNetB0Encoder,
+        "resnet18": ResNet18Encoder,
+        "vgg": VGGEncoder,
+    },
     "waveform": {"resnet18": ResNet18WaveformEncoder},
 }
 
@@ -42,7 +49,7 @@ def make_encoder(
     Parameters
     ----------
     name : str
-        ``"cnn"``, ``"vgg"`` or ``"resnet18"`` for log-mel input; ``"resnet18"`` for
+        ``"cnn"``, ``"efficientnet_b0"``, ``"resnet18"`` or ``"vgg"`` for log-mel input; ``"resnet18"`` for
         waveforms.
     n_mels : int
         Mel bands of the input spectrogram (unused for waveforms).

@@ -52,5 +52,18 @@ class FrameEncoder(nn.Module):
         -------
         embedding : Tensor of shape (batch, embedding_dim)
         """
-        frames = self.forward_frames(x)
+        return self.pool(self.forward_frames(x))
+
+    @staticmethod
+    def pool(frames: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings from frame embeddings: mean and max over time, concatenated.
+
+        Parameters
+        ----------
+        frames : Tensor of shape (batch, n_frames, frame_dim)
+
+        Returns
+        -------
+        embedding : Tensor of shape (batch, 2 * frame_dim)
+        """
         return torch.cat([frames.mean(dim=1), frames.amax(dim=1)], dim=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,6 +27,17 @@ from ..segments import sliding_windows
 from ..training import SelfSupervisedNet, training_callbacks
 
 __all__ = ["BaseAudioEmbedder"]
+
+
+@contextmanager
+def _evaluation_mode(model: nn.Module):
+    """Put ``model`` in evaluation mode for the block, then restore its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -160,6 +172,37 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         embeddings : ndarray of shape (n_clips, embedding_dim), dtype float32
         """
+        model = self._fitted_model()
+        waveforms = check_audio(X, sample_rate=self.sample_rate)
+        return self._embed_clips(model, waveforms)
+
+    def transform_frames(self, X) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Embed every frame of every clip, with its time stamp.
+
+        Each clip is embedded whole (not in windows), so frames see their true
+        neighbours; clips shorter than ``segment_seconds`` are zero-padded at the end to
+        that length and only the frames that start inside the clip are kept (at least
+        one). The frames do not depend on which other clips are in ``X``.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate``; clips may have any length.
+
+        Returns
+        -------
+        embeddings : list of ndarray of shape (n_frames_i, frame_dim), dtype float32
+            One array per clip; ``frame_dim`` is the model's frame size (for the
+            convolutional encoders ``embedding_dim / 2``: the clip embedding of
+            :meth:`transform` is the mean and max of such frames over windows).
+        timestamps : list of ndarray of shape (n_frames_i,), dtype float64
+            Centre of each frame, in seconds from the start of the clip.
+        """
+        model = self._fitted_model()
+        waveforms = check_audio(X, sample_rate=self.sample_rate)
+        return self._embed_frames(model, waveforms)
+
+    def _fitted_model(self) -> nn.Module:
         check_is_fitted(self)
         model = self.net_.module_
         if self.sample_rate != model.sample_rate:
@@ -167,8 +210,31 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"sample_rate was changed to {self.sample_rate} after fitting at "
                 f"{model.sample_rate} Hz; refit, or set it back"
             )
-        waveforms = check_audio(X, sample_rate=self.sample_rate)
-        return self._embed_clips(model, waveforms)
+        return model
+
+    def _embed_frames(self, model: nn.Module, waveforms: list[np.ndarray]):
+        """Frame embeddings per clip, batching clips of equal (padded) length."""
+        device = self.net_.device
+        lengths = np.array([max(len(w), self.segment_length_) for w in waveforms])
+        embeddings: list[np.ndarray] = [np.empty(0)] * len(waveforms)
+        timestamps: list[np.ndarray] = [np.empty(0)] * len(waveforms)
+        order = np.argsort(lengths, kind="stable")
+        with _evaluation_mode(model), torch.inference_mode():
+            for length in np.unique(lengths):
+                same = order[lengths[order] == length]
+                for start in range(0, len(same), self.batch_size):
+                    batch = same[start : start + self.batch_size]
+                    padded = np.zeros((len(batch), length), dtype=np.float32)
+                    for row, index in enumerate(batch):
+                        padded[row, : len(waveforms[index])] = waveforms[index]
+                    frames = model.embed_frames(torch.from_numpy(padded).to(device))
+                    frames = frames.float().cpu().numpy()
+                    for row, index in enumerate(batch):
+                        n_kept = -(-len(waveforms[index]) // model.frame_hop)  # ceil
+                        n_kept = min(max(n_kept, 1), frames.shape[1])
+                        embeddings[index] = frames[row, :n_kept]
+                        timestamps[index] = model.frame_times(n_kept)
+        return embeddings, timestamps
 
     def _embed_clips(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
         """Mean of the window embeddings of each clip, computed in batches of windows."""
@@ -185,21 +251,16 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             pending.clear()
             owners.clear()
 
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                for index, waveform in enumerate(waveforms):
-                    windows = sliding_windows(waveform, self.segment_length_)
-                    pending.append(windows)
-                    owners.extend([index] * len(windows))
-                    counts[index] = len(windows)
-                    if len(owners) >= self.batch_size:
-                        flush()
-                if pending:
+        with _evaluation_mode(model), torch.inference_mode():
+            for index, waveform in enumerate(waveforms):
+                windows = sliding_windows(waveform, self.segment_length_)
+                pending.append(windows)
+                owners.extend([index] * len(windows))
+                counts[index] = len(windows)
+                if len(owners) >= self.batch_size:
                     flush()
-        finally:
-            model.train(was_training)
+            if pending:
+                flush()
         return (sums / counts[:, None]).astype(np.float32)
 
     @property

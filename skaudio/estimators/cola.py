@@ -5,10 +5,11 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..heads import make_similarity
-from ..losses import ContrastiveCrossEntropy
+from ..losses import COLACriterion
 from ..models import COLAModel
 from ..training import SegmentPairDataset
 from ._base import BaseAudioEmbedder
@@ -24,6 +25,21 @@ class COLAEmbedder(BaseAudioEmbedder):
     LayerNorm -> tanh); each anchor must pick its own positive among the positives of
     the batch (cross-entropy over a bilinear or cosine similarity). The other clips of
     the batch are the negatives. Embeddings are the encoder's output, before the head.
+
+    Multi-strategy COLA (Kuroyanagi & Komatsu, 2022) adds two losses on the encoder's
+    frame sequence, ``L = L_clip + frame_weight * L_frame + pitch_weight * L_pitch``:
+
+    - ``L_frame``: within each segment (anchor, positive and, with the pitch loss, the
+      shifted anchor), the frames at most ``frame_margin`` encoder frames away from a
+      frame are its positives and the other frames its negatives (same similarity
+      as the clip loss, on a frame projection head);
+    - ``L_pitch``: the anchor is pitch-shifted by a ratio drawn uniformly from
+      ``pitch_shift_range`` (a frequency-axis warp of its power spectrogram, on the
+      training device); a pitch head must output, frame by frame, scores whose
+      difference between shifted and original equals the shift in semitones (least
+      squares).
+
+    Both default to 0 (plain COLA); the paper's setting is 1 and 1.
 
     Parameters
     ----------
@@ -44,6 +60,15 @@ class COLAEmbedder(BaseAudioEmbedder):
         ``"cosine"`` uses cosine similarity over ``temperature``.
     temperature : float, default=0.2
         Softmax temperature; used only with ``similarity="cosine"``.
+    frame_weight : float, default=0.0
+        Weight of the frame-level loss; 0 disables it.
+    pitch_weight : float, default=0.0
+        Weight of the pitch-shift loss; 0 disables it (and the third view it needs).
+    frame_margin : int, default=1
+        Largest distance, in encoder frames (``encoder.time_stride`` log-mel frames
+        each), of a frame-level positive.
+    pitch_shift_range : (float, float), default=(0.8, 1.2)
+        Range of the frequency ratios of the pitch-shift loss.
     batch_size : int, default=256
         Clips per pretraining batch; the other clips of a batch are the negatives.
     max_epochs : int, default=100
@@ -67,7 +92,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         The pretraining net; ``net_.module_`` is a :class:`skaudio.models.COLAModel`.
     history_ : skorch.History
         Per-epoch ``train_loss`` and ``train_pretext_acc`` (how often an anchor picks
-        its own positive).
+        its own positive); with the extra strategies also ``train_frame_loss``,
+        ``train_frame_acc`` (how often a frame's nearest other frame is a positive)
+        and ``train_pitch_loss`` (squared semitones).
     device_ : str
         Device pretraining ran on.
     segment_length_ : int
@@ -81,6 +108,9 @@ class COLAEmbedder(BaseAudioEmbedder):
     ----------
     A. Saeed, D. Grangier, N. Zeghidour. "Contrastive learning of general-purpose audio
     representations." ICASSP 2021.
+
+    I. Kuroyanagi, T. Komatsu. "Self-supervised learning method using multiple sampling
+    strategies for general-purpose audio representation." ICASSP 2022.
 
     Examples
     --------
@@ -101,6 +131,10 @@ class COLAEmbedder(BaseAudioEmbedder):
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "similarity": [StrOptions({"bilinear", "cosine"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "frame_weight": [Interval(Real, 0, None, closed="left")],
+        "pitch_weight": [Interval(Real, 0, None, closed="left")],
+        "frame_margin": [Interval(Integral, 1, None, closed="left")],
+        "pitch_shift_range": [tuple, list],
     }
 
     def __init__(
@@ -114,6 +148,10 @@ class COLAEmbedder(BaseAudioEmbedder):
         projection_dim: int = 512,
         similarity: str = "bilinear",
         temperature: float = 0.2,
+        frame_weight: float = 0.0,
+        pitch_weight: float = 0.0,
+        frame_margin: int = 1,
+        pitch_shift_range: tuple[float, float] = (0.8, 1.2),
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,
@@ -130,6 +168,10 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.projection_dim = projection_dim
         self.similarity = similarity
         self.temperature = temperature
+        self.frame_weight = frame_weight
+        self.pitch_weight = pitch_weight
+        self.frame_margin = frame_margin
+        self.pitch_shift_range = pitch_shift_range
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -139,15 +181,37 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.verbose = verbose
 
     def _build_model(self) -> COLAModel:
+        frame_similarity = None
+        if self.frame_weight > 0:
+            frame_similarity = make_similarity(
+                self.similarity, self.projection_dim, self.temperature
+            )
         return COLAModel(
             frontend=self._build_frontend(),
             encoder=self._build_encoder(),
             projection_dim=self.projection_dim,
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
+            frame_similarity=frame_similarity,
+            pitch_shift_range=self._pitch_shift_range() if self.pitch_weight > 0 else None,
+            # drawn from torch inside fit's seeded block: a function of random_state
+            seed=int(torch.randint(2**31 - 1, (1,))),
         )
 
-    def _build_criterion(self) -> ContrastiveCrossEntropy:
-        return ContrastiveCrossEntropy()
+    def _pitch_shift_range(self) -> tuple[float, float]:
+        values = tuple(self.pitch_shift_range)
+        if not (
+            len(values) == 2
+            and all(isinstance(v, Real) for v in values)
+            and 0 < values[0] <= values[1]
+        ):
+            raise ValueError(
+                "pitch_shift_range must be two ratios (low, high) with 0 < low <= high, "
+                f"got {self.pitch_shift_range!r}"
+            )
+        return float(values[0]), float(values[1])
+
+    def _build_criterion(self) -> COLACriterion:
+        return COLACriterion(self.frame_weight, self.pitch_weight, self.frame_margin)
 
     def _training_dataset(self, waveforms, targets, rng: np.random.Generator) -> SegmentPairDataset:
         return SegmentPairDataset(waveforms, self._segment_length, rng)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,12 +25,28 @@ class EmbeddingModel(nn.Module):
         waveforms (``encoder.input_representation == "waveform"``) bypass it.
     encoder : FrameEncoder
         See :mod:`skaudio.encoders`.
+    seed : int, default=0
+        Seed of the generator that pretraining-time randomness (augmentations, pitch
+        shifts) draws from, on the model's device; see :meth:`random_generator`.
     """
 
-    def __init__(self, frontend: LogMelSpectrogram, encoder: nn.Module) -> None:
+    def __init__(self, frontend: LogMelSpectrogram, encoder: nn.Module, seed: int = 0) -> None:
         super().__init__()
         self.frontend = frontend
         self.encoder = encoder
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    def random_generator(self, device: torch.device) -> torch.Generator:
+        """The model's generator on ``device``, seeded with ``seed`` on first use."""
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_generator"] = None  # generators do not pickle; a new one is seeded on use
+        return state
 
     @property
     def sample_rate(self) -> int:
@@ -72,3 +89,29 @@ class EmbeddingModel(nn.Module):
         frames : Tensor of shape (batch, n_frames_out, frame_dim)
         """
         return self.encoder.forward_frames(self.spectrogram(waveforms))
+
+    @property
+    def frame_dim(self) -> int:
+        """Size of each frame embedding of :meth:`embed_frames`."""
+        return self.encoder.frame_dim
+
+    @property
+    def frame_hop(self) -> int:
+        """Waveform samples per frame of :meth:`embed_frames`."""
+        step = self.frontend.hop_length if self.uses_spectrogram else 1
+        return self.encoder.time_stride * step
+
+    def frame_times(self, n_frames: int) -> np.ndarray:
+        """Centre, in seconds, of each of the first ``n_frames`` frames of :meth:`embed_frames`.
+
+        Frame ``j`` pools the encoder inputs ``j * s`` to ``(j + 1) * s - 1`` (``s`` =
+        ``encoder.time_stride``); a log-mel frame is centred on its hop position
+        (``center=True``), a waveform sample on itself.
+
+        Returns
+        -------
+        times : ndarray of shape (n_frames,), dtype float64
+        """
+        stride = self.encoder.time_stride
+        step = self.frame_hop / stride
+        return (np.arange(n_frames) * stride + (stride - 1) / 2) * step / self.sample_rate

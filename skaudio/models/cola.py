@@ -1,12 +1,14 @@
-"""COLA pretraining model (Saeed, Grangier & Zeghidour, ICASSP 2021)."""
+"""COLA pretraining model (Saeed, Grangier & Zeghidour, ICASSP 2021), with the
+frame-level and pitch-shift strategies of Kuroyanagi & Komatsu (ICASSP 2022)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..features import LogMelSpectrogram
+from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import ProjectionHead
+from ..losses import COLAOutput
 from ._base import EmbeddingModel
 
 __all__ = ["COLAModel"]
@@ -15,17 +17,33 @@ __all__ = ["COLAModel"]
 class COLAModel(EmbeddingModel):
     """Encoder + projection head + similarity, scoring every anchor against every positive.
 
-    Anchors and positives go through the encoder as one batch, so batch-norm
-    statistics are shared by both views.
+    All views go through the encoder as one batch, so batch-norm statistics are
+    shared by them. Two optional strategies reuse the encoder's frame sequence:
+
+    - frame level: a frame head (Linear -> LayerNorm -> tanh per frame) and a
+      similarity between every pair of frames of each view;
+    - pitch shift: the anchor's power spectrogram is pitch-shifted on the model's
+      device by a random ratio (:func:`skaudio.features.warp_frequency`) and becomes a
+      third view; a pitch head (a two-layer MLP to one scalar per frame) scores the
+      frames of the anchor and of its shifted copy.
 
     Parameters
     ----------
     frontend : LogMelSpectrogram
-    encoder : nn.Module
+    encoder : FrameEncoder
+        A log-mel encoder.
     projection_dim : int
-        Output size of the projection head.
+        Output size of the projection heads (clip and frame).
     similarity : nn.Module
         Maps projected ``(n, dim)`` anchors and positives to ``(n, n)`` logits.
+    frame_similarity : nn.Module or None, default=None
+        Similarity of the frame strategy (``None`` disables it); applied batch-wise
+        to ``(views, n_frames, dim)``.
+    pitch_shift_range : (float, float) or None, default=None
+        Range of the uniformly drawn frequency ratios of the pitch strategy (``None``
+        disables it).
+    seed : int, default=0
+        Seed of the pitch-shift draws (see :class:`EmbeddingModel`).
     """
 
     def __init__(
@@ -34,12 +52,46 @@ class COLAModel(EmbeddingModel):
         encoder: nn.Module,
         projection_dim: int,
         similarity: nn.Module,
+        frame_similarity: nn.Module | None = None,
+        pitch_shift_range: tuple[float, float] | None = None,
+        seed: int = 0,
     ) -> None:
-        super().__init__(frontend, encoder)
+        super().__init__(frontend, encoder, seed=seed)
+        if (frame_similarity is not None or pitch_shift_range is not None) and (
+            not self.uses_spectrogram
+        ):
+            raise ValueError("the frame and pitch strategies need a log-mel encoder")
         self.head = ProjectionHead(encoder.embedding_dim, projection_dim)
         self.similarity = similarity
+        self.frame_similarity = frame_similarity
+        self.frame_head = (
+            ProjectionHead(encoder.frame_dim, projection_dim) if frame_similarity else None
+        )
+        self.pitch_shift_range = pitch_shift_range
+        self.pitch_head = (
+            nn.Sequential(
+                nn.Linear(encoder.frame_dim, encoder.frame_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(encoder.frame_dim, 1),
+            )
+            if pitch_shift_range is not None
+            else None
+        )
 
-    def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    def _spectrograms(self, anchor: torch.Tensor, positive: torch.Tensor):
+        """Log-mel of [anchor; positive; (shifted anchor)], and the shifts in semitones."""
+        if self.pitch_shift_range is None:
+            return self.frontend(torch.cat([anchor, positive])), None
+        low, high = self.pitch_shift_range
+        generator = self.random_generator(anchor.device)
+        draws = torch.rand(anchor.shape[0], generator=generator, device=anchor.device)
+        ratios = low + (high - low) * draws
+        power = self.frontend.power_spectrogram(anchor)
+        views = [power, self.frontend.power_spectrogram(positive), warp_frequency(power, ratios)]
+        semitones = 12.0 * torch.log2(ratios)
+        return self.frontend.log_mel(torch.cat(views)), semitones
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> COLAOutput:
         """Similarity logits of every anchor segment against every positive segment.
 
         Parameters
@@ -50,9 +102,25 @@ class COLAModel(EmbeddingModel):
 
         Returns
         -------
-        logits : Tensor of shape (batch, batch)
-            Positives on the diagonal.
+        output : COLAOutput
+            ``clip_logits`` of shape (batch, batch), positives on the diagonal; the
+            frame logits and pitch scores when those strategies are on.
         """
-        projected = self.head(self.embed(torch.cat([anchor, positive])))
-        anchors, positives = projected.chunk(2)
-        return self.similarity(anchors, positives)
+        if not self.uses_spectrogram:
+            clips = self.embed(torch.cat([anchor, positive]))
+            return COLAOutput(self.similarity(*self.head(clips).chunk(2)))
+        n = anchor.shape[0]
+        spectrograms, semitones = self._spectrograms(anchor, positive)
+        frames = self.encoder.forward_frames(spectrograms.unsqueeze(1))
+        anchors, positives = self.head(self.encoder.pool(frames[: 2 * n])).chunk(2)
+        output = COLAOutput(self.similarity(anchors, positives))
+        if self.frame_head is not None:
+            projected = self.frame_head(frames)
+            output = output._replace(frame_logits=self.frame_similarity(projected, projected))
+        if self.pitch_head is not None:
+            scores = self.pitch_head(torch.cat([frames[:n], frames[2 * n :]])).squeeze(-1)
+            output = output._replace(
+                pitch_original=scores[:n], pitch_shifted=scores[n:], semitones=semitones
+            )
+        return output
+

@@ -48,7 +48,7 @@ class ContrastiveModel(EmbeddingModel):
         n_classes: int = 0,
         augment_seed: int = 0,
     ) -> None:
-        super().__init__(frontend, encoder)
+        super().__init__(frontend, encoder, seed=augment_seed)
         self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
         if self.spectrogram_augmentations and not self.uses_spectrogram:
             raise ValueError(
@@ -57,18 +57,6 @@ class ContrastiveModel(EmbeddingModel):
             )
         self.head = MLPHead(encoder.embedding_dim, projection_dim, projection_layers)
         self.classifier = nn.Linear(projection_dim, n_classes) if n_classes else None
-        self.augment_seed = augment_seed
-        self._generator: torch.Generator | None = None
-
-    def _augment_generator(self, device: torch.device) -> torch.Generator:
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device).manual_seed(self.augment_seed)
-        return self._generator
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_generator"] = None  # generators do not pickle; a new one is seeded on use
-        return state
 
     def view(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Encoder embeddings of (augmented, in training) waveforms.
@@ -83,7 +71,7 @@ class ContrastiveModel(EmbeddingModel):
         """
         if not self.training:
             return self.embed(waveforms)
-        generator = self._augment_generator(waveforms.device)
+        generator = self.random_generator(waveforms.device)
         for aug in self.waveform_augmentations:
             waveforms = aug(waveforms, generator)
         if not self.uses_spectrogram:
