@@ -20,44 +20,18 @@ for every row: the probe trains on those clips only.
 from __future__ import annotations
 
 import argparse
-import csv
-from pathlib import Path
 
 import numpy as np
+from _tasks import TASKS, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import ContrastiveAudioEmbedder, LogMelStatistics, MFCCStatistics
-from skaudio.datasets import load_spoken_digits
-from skaudio.io import check_audio
 from skaudio.probing import cross_validate_probe
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def load(name: str):
-    """(waveforms, labels, groups, sample_rate, n_splits) of a benchmark task."""
-    if name == "digits":
-        d = load_spoken_digits()
-        return d.data, d.target, d.groups, d.sample_rate, 3
-    root = SHARED / "gm_notes"
-    with open(root / "metadata.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    paths = [root / r["filename"] for r in rows]
-    waves = check_audio(paths, sample_rate=16000)
-    if name == "gm_family":  # hold out pitches: groups are pitch folds
-        return (
-            waves,
-            np.array([r["family"] for r in rows]),
-            np.array([int(r["pitch"]) % 5 for r in rows]),
-            16000,
-            5,
-        )
-    raise ValueError(f"unknown task {name!r}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["digits", "gm_family"])
+    parser.add_argument("task", choices=TASKS)
     parser.add_argument("--rows", nargs="+", default=["mfcc", "random", "spectrogram"])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--segment-seconds", type=float, default=0.5)
@@ -67,7 +41,7 @@ def main() -> None:
     parser.add_argument("--label-fraction", type=float, default=None)
     args = parser.parse_args()
 
-    X, y, groups, sr, n_splits = load(args.task)
+    X, y, groups, sr, n_splits = load_task(args.task)
     cv = GroupKFold(n_splits=n_splits)
     print(
         f"task={args.task}: {len(X)} clips, {len(np.unique(y))} classes, "

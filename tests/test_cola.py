@@ -74,3 +74,59 @@ def test_invalid_parameters_are_reported_at_fit(tones):
         COLAEmbedder(device="cuda", max_epochs=0).fit(X) if not torch.cuda.is_available() else (
             pytest.skip("CUDA is available")
         )
+
+
+# -- multi-strategy COLA (frame-level and pitch-shift losses) ---------------------------
+
+
+def test_plain_cola_builds_no_extra_heads(fitted):
+    model = fitted.net_.module_
+    assert model.frame_head is None and model.pitch_head is None
+    assert "train_frame_loss" not in fitted.history_[-1]
+
+
+def test_multi_strategy_records_and_reduces_its_losses(tones):
+    X, _ = tones
+    est = COLAEmbedder(
+        **{**SMALL, "segment_seconds": 0.5, "max_epochs": 8, "lr": 3e-3},
+        frame_weight=1.0,
+        pitch_weight=1.0,
+    ).fit(X)
+    history = est.history_
+    for key in ("train_frame_loss", "train_frame_acc", "train_pitch_loss"):
+        assert key in history[-1]
+    pitch = history[:, "train_pitch_loss"]
+    assert pitch[-1] < 0.5 * pitch[0]  # the pitch head learns to read the shift
+    frame = history[:, "train_frame_loss"]
+    assert frame[-1] < frame[0]
+    assert est.transform(X[:3]).shape == (3, SMALL["embedding_dim"])
+
+
+def test_pitch_shift_is_drawn_in_range_on_the_models_generator(tones):
+    X, _ = tones
+    est = COLAEmbedder(**SMALL, pitch_weight=1.0, pitch_shift_range=(0.9, 1.1)).fit(X)
+    model = est.net_.module_.train()
+    segment = torch.from_numpy(np.stack([x[:2000] for x in X[:16]]))
+    with torch.no_grad():
+        first = model(segment, segment)
+        second = model(segment, segment)
+    bound = 12 * np.log2(1.1) + 1e-5
+    assert first.semitones.abs().max() <= bound
+    assert not torch.equal(first.semitones, second.semitones)  # a new draw every batch
+    assert first.pitch_shifted.shape == first.pitch_original.shape
+
+
+@pytest.mark.parametrize("bad", [(1.2, 0.8), (0.0, 1.0), (0.9,), ("a", 1.0)])
+def test_invalid_pitch_shift_range_is_a_clear_error(tones, bad):
+    X, _ = tones
+    with pytest.raises(ValueError, match="pitch_shift_range"):
+        COLAEmbedder(**SMALL, pitch_weight=1.0, pitch_shift_range=bad).fit(X[:4])
+
+
+def test_efficientnet_b0_encoder_by_name(tones):
+    X, _ = tones
+    est = COLAEmbedder(**{**SMALL, "embedding_dim": 32}, encoder="efficientnet_b0").fit(X[:16])
+    assert type(est.net_.module_.encoder).__name__ == "EfficientNetB0Encoder"
+    assert est.transform(X[:2]).shape == (2, 32)
+    frames, _ = est.transform_frames(X[:1])
+    assert frames[0].shape[1] == 16

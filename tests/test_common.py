@@ -47,6 +47,7 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         COLAEmbedder(**TINY),
+        COLAEmbedder(**TINY, frame_weight=1.0, pitch_weight=1.0),
         ContrastiveAudioEmbedder(**{**TINY, "augmentations": "waveform+spectrogram"}),
         MFCCStatistics(sample_rate=8000),
         LogMelStatistics(sample_rate=8000),

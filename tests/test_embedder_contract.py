@@ -12,10 +12,17 @@ from sklearn.base import clone
 
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder
 
-EMBEDDERS = [COLAEmbedder, ContrastiveAudioEmbedder]
 
 
-@pytest.fixture(scope="module", params=EMBEDDERS, ids=lambda cls: cls.__name__)
+def multi_strategy_cola(**params):
+    """COLA with the frame-level and pitch-shift losses of Kuroyanagi & Komatsu."""
+    return COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **params)
+
+
+EMBEDDERS = [COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola]
+
+
+@pytest.fixture(scope="module", params=EMBEDDERS, ids=lambda factory: factory.__name__)
 def Embedder(request):
     return request.param
 
@@ -160,3 +167,54 @@ def test_verbose_prints_loss_per_epoch_and_a_progress_bar(Embedder, tones, capsy
     Embedder(**SMALL).fit(X)
     captured = capsys.readouterr()
     assert captured.out == "" and "it/s" not in captured.err
+
+
+# -- frame embeddings with timestamps ------------------------------------------------
+
+
+def test_frame_embeddings_of_clips_of_any_length(fitted):
+    rng = np.random.default_rng(0)
+    lengths = (1, 50, 2000, 8000, 20001)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+    frames, times = fitted.transform_frames(clips)
+    model = fitted.net_.module_
+    assert len(frames) == len(times) == len(clips)
+    for n, f, t in zip(lengths, frames, times, strict=True):
+        assert f.dtype == np.float32 and f.shape == (len(t), model.frame_dim)
+        assert np.isfinite(f).all()
+        assert len(t) == max(1, -(-n // model.frame_hop))  # frames that start in the clip
+        np.testing.assert_allclose(np.diff(t), model.frame_hop / fitted.sample_rate)
+        assert t[0] >= 0  # a regular grid of centres; the last frame starts in the clip:
+        start = t[-1] - model.frame_hop / 2 / fitted.sample_rate
+        assert start < max(n, fitted.segment_length_) / fitted.sample_rate
+    assert len(frames[-1]) > len(frames[-2]) > len(frames[2])
+
+
+def test_frame_embeddings_do_not_depend_on_the_other_clips(fitted, tones):
+    X, _ = tones
+    clips = [X[0], X[1][:3000], X[2], X[3][:500]]
+    together, _ = fitted.transform_frames(clips)
+    for clip, expected in zip(clips, together, strict=True):
+        alone, _ = fitted.transform_frames([clip])
+        np.testing.assert_allclose(alone[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_clip_embedding_of_a_one_window_clip_pools_its_frames(fitted, tones):
+    X, _ = tones
+    clip = X[0][: fitted.segment_length_]
+    (frames,), _ = fitted.transform_frames([clip])
+    pooled = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
+    np.testing.assert_allclose(fitted.transform([clip])[0], pooled, rtol=1e-5, atol=1e-6)
+
+
+def test_frame_timestamps_locate_a_sound(Embedder):
+    """In silence with one burst of noise, the odd frame out is stamped inside the burst."""
+    est = Embedder(**{**SMALL, "max_epochs": 0}).fit([np.zeros(2000, np.float32)])
+    sr = SMALL["sample_rate"]
+    clip = np.zeros(3 * sr, dtype=np.float32)
+    clip[int(1.8 * sr) : int(2.2 * sr)] = np.random.default_rng(0).standard_normal(int(0.4 * sr))
+    (frames,), (times,) = est.transform_frames([clip])
+    silent = np.median(frames, axis=0)
+    loudest = times[np.argmax(np.linalg.norm(frames - silent, axis=1))]
+    hop = est.net_.module_.frame_hop / sr
+    assert 1.8 - hop <= loudest <= 2.2 + hop

@@ -4,6 +4,7 @@ import torch
 from skaudio.encoders import (
     ENCODERS,
     CNNEncoder,
+    EfficientNetB0Encoder,
     ResNet18Encoder,
     ResNet18WaveformEncoder,
     VGGEncoder,
@@ -14,6 +15,7 @@ LOGMEL_ENCODERS = [
     CNNEncoder(n_mels=64, embedding_dim=24, channels=(4, 8)),
     VGGEncoder(n_mels=64, embedding_dim=24, channels=(4, 8)),
     ResNet18Encoder(n_mels=64, embedding_dim=24),
+    EfficientNetB0Encoder(n_mels=64, embedding_dim=24),
 ]
 
 
@@ -85,3 +87,18 @@ def test_registry_builds_by_name_and_rejects_unknown_combinations():
         make_encoder("cnn", n_mels=32, embedding_dim=16, input_representation="waveform")
     with pytest.raises(ValueError, match="unknown input_representation"):
         make_encoder("cnn", n_mels=32, embedding_dim=16, input_representation="mfcc")
+
+
+def test_efficientnet_b0_architecture():
+    encoder = EfficientNetB0Encoder(n_mels=64)
+    assert encoder.embedding_dim == 1024 and encoder.frame_dim == 512
+    assert encoder.time_stride == 32
+    mbconv = [m for m in encoder.modules() if type(m).__name__ == "MBConv"]
+    assert len(mbconv) == 16  # the B0 stages: 1 + 2 + 2 + 3 + 3 + 4 + 1 blocks
+    trunk = sum(p.numel() for p in encoder.trunk.parameters())
+    assert 3.9e6 < trunk < 4.1e6  # B0 without its ImageNet classifier: 4.0M parameters
+    encoder.eval()
+    frames = encoder.forward_frames(torch.randn(2, 1, 64, 96))
+    assert frames.shape == (2, 3, 512)
+    assert frames.abs().max() <= 1  # the head ends in tanh
+    assert "efficientnet_b0" in ENCODERS["logmel"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from skaudio.features import LogMelSpectrogram
+from skaudio.features import LogMelSpectrogram, warp_frequency
 
 
 def _librosa_log_mel(waveform, frontend, sample_rate, n_mels):
@@ -63,3 +63,33 @@ def test_silence_gives_finite_floor():
 def test_too_many_mel_bands_is_a_clear_error():
     with pytest.raises(ValueError, match="mel bands .* are empty"):
         LogMelSpectrogram(8000, n_mels=256)
+
+
+def test_forward_is_power_spectrogram_then_log_mel():
+    frontend = LogMelSpectrogram(8000, n_mels=32)
+    x = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(frontend(x), frontend.log_mel(frontend.power_spectrogram(x)))
+
+
+def test_warp_frequency_moves_a_partial_by_the_ratio():
+    sr, n_fft = 16000, 512
+    frontend = LogMelSpectrogram(sr)
+    t = torch.arange(sr) / sr
+    tone = torch.sin(2 * torch.pi * 1000 * t)[None].repeat(3, 1)
+    power = frontend.power_spectrogram(tone)
+    ratios = torch.tensor([1.0, 0.8, 1.25])
+    warped = warp_frequency(power, ratios)
+    torch.testing.assert_close(warped[0], power[0])  # ratio 1 is the identity
+    peaks = warped[:, :, 50].argmax(dim=1) * sr / n_fft
+    np.testing.assert_allclose(peaks.numpy(), [1000, 800, 1250], atol=sr / n_fft)
+    # the time axis is untouched: each frame is warped on its own
+    torch.testing.assert_close(warp_frequency(power[:, :, 10:20], ratios), warped[:, :, 10:20])
+
+
+def test_warp_frequency_upward_empties_the_top_and_keeps_energy_finite():
+    power = torch.rand(2, 129, 5)
+    warped = warp_frequency(power, torch.tensor([2.0, 0.5]))
+    assert torch.isfinite(warped).all() and (warped >= 0).all()
+    # ratio 0.5: bin k reads bin 2k, so the upper half has no source
+    assert (warped[1, 65:] == 0).all() and (warped[1, :64] > 0).all()
+    torch.testing.assert_close(warped[0, ::2][:64], power[0, :64])  # bin 2k reads bin k

@@ -5,12 +5,17 @@ import torch
 
 from skaudio.heads import BilinearSimilarity, CosineSimilarity, ProjectionHead
 from skaudio.losses import (
+    COLACriterion,
+    COLAOutput,
     bilinear_logits,
     cola_loss,
     contrastive_accuracy,
     contrastive_cross_entropy,
     cosine_logits,
+    frame_contrastive_accuracy,
+    frame_contrastive_loss,
     nt_xent_loss,
+    pitch_shift_loss,
 )
 
 
@@ -142,3 +147,90 @@ def test_nt_xent_is_symmetric_in_its_views_and_permutation_invariant(batch):
 def test_nt_xent_of_identical_orthogonal_views_is_near_zero():
     z = torch.eye(4)
     assert nt_xent_loss(z, z, temperature=0.05).item() < 1e-6
+
+
+# -- multi-strategy COLA: frame-level and pitch-shift losses ---------------------------
+
+
+def _reference_frame_loss(logits, margin):
+    """Loop over sequences and frames: -log(sum over positives / sum over other frames)."""
+    total, count = 0.0, 0
+    for seq in logits.double():
+        n = seq.shape[0]
+        for t in range(n):
+            others = [u for u in range(n) if u != t]
+            near = [u for u in others if abs(u - t) <= margin]
+            denominator = sum(math.exp(float(seq[t, u])) for u in others)
+            numerator = sum(math.exp(float(seq[t, u])) for u in near)
+            total += math.log(denominator) - math.log(numerator)
+            count += 1
+    return total / count
+
+
+@pytest.mark.parametrize("margin", [1, 2])
+@pytest.mark.parametrize("n_frames", [2, 3, 7])
+def test_frame_loss_matches_reference_loop(margin, n_frames):
+    logits = torch.randn(4, n_frames, n_frames, generator=torch.Generator().manual_seed(n_frames))
+    expected = _reference_frame_loss(logits, margin)
+    assert frame_contrastive_loss(logits, margin).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_frame_loss_edge_cases():
+    one = torch.randn(3, 1, 1, requires_grad=True)
+    loss = frame_contrastive_loss(one)
+    assert loss.item() == 0.0
+    loss.backward()  # still part of the graph: a batch of one-frame segments trains
+    assert torch.isnan(frame_contrastive_accuracy(one.detach()))
+    # every other frame a positive: nothing to contrast
+    assert frame_contrastive_loss(torch.randn(2, 5, 5), margin=4).item() == pytest.approx(0.0)
+
+
+def test_frame_accuracy_counts_nearest_frames_within_margin():
+    n = 6
+    steps = torch.arange(n, dtype=torch.float32)
+    temporal = -(steps[:, None] - steps[None]).abs()[None]  # nearest frames most similar
+    assert frame_contrastive_accuracy(temporal).item() == 1.0
+    assert frame_contrastive_loss(temporal * 20).item() < 0.01
+    assert frame_contrastive_accuracy(-temporal).item() == 0.0  # farthest frames picked
+
+
+def test_batched_similarities_equal_one_sequence_at_a_time(batch):
+    frames = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(1))
+    _, _, weight = batch
+    for logits_of in (
+        lambda a, b: bilinear_logits(a, b, weight),
+        lambda a, b: cosine_logits(a, b, 0.3),
+    ):
+        batched = logits_of(frames, frames)
+        for i in range(3):
+            torch.testing.assert_close(batched[i], logits_of(frames[i], frames[i]))
+
+
+def test_pitch_shift_loss_is_zero_for_exact_differences_and_squared_otherwise():
+    original = torch.randn(3, 4)
+    semitones = torch.tensor([-2.0, 0.5, 3.0])
+    exact = pitch_shift_loss(original + semitones[:, None], original, semitones)
+    assert exact.item() == pytest.approx(0.0, abs=1e-12)
+    off_by_one = pitch_shift_loss(original + semitones[:, None] + 1, original, semitones)
+    assert off_by_one.item() == pytest.approx(1.0)
+
+
+def test_cola_criterion_weights_the_strategies():
+    g = torch.Generator().manual_seed(0)
+    output = COLAOutput(
+        clip_logits=torch.randn(4, 4, generator=g),
+        frame_logits=torch.randn(8, 5, 5, generator=g),
+        pitch_shifted=torch.randn(4, 5, generator=g),
+        pitch_original=torch.randn(4, 5, generator=g),
+        semitones=torch.randn(4, generator=g),
+    )
+    clip = contrastive_cross_entropy(output.clip_logits)
+    frame = frame_contrastive_loss(output.frame_logits, 2)
+    pitch = pitch_shift_loss(output.pitch_shifted, output.pitch_original, output.semitones)
+    criterion = COLACriterion(frame_weight=0.5, pitch_weight=2.0, frame_margin=2)
+    torch.testing.assert_close(criterion(output), clip + 0.5 * frame + 2.0 * pitch)
+    assert set(criterion.metrics(output)) == set(criterion.metric_names)
+    assert criterion.metric_names == ("pretext_acc", "frame_loss", "frame_acc", "pitch_loss")
+    plain = COLACriterion()
+    assert plain.metric_names == ("pretext_acc",)
+    torch.testing.assert_close(plain(COLAOutput(output.clip_logits)), clip)

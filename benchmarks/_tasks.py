@@ -1,0 +1,41 @@
+"""Benchmark tasks with grouped splits, shared by the benchmark scripts.
+
+- ``digits``: spoken digits (bundled), 10 classes, speakers held out (GroupKFold(3)).
+- ``gm_family``: ``../shared/data/gm_notes`` instrument family (14 classes), pitches
+  held out (groups ``pitch % 5``, GroupKFold(5)).
+- ``gm_pitch``: the same notes' MIDI pitch (49 classes), instruments held out
+  (groups are programs, GroupKFold(4)).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from skaudio.datasets import load_spoken_digits
+from skaudio.io import check_audio
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+TASKS = ("digits", "gm_family", "gm_pitch")
+
+
+def load_task(name: str):
+    """(waveforms, labels, groups, sample_rate, n_splits) of a benchmark task."""
+    if name == "digits":
+        d = load_spoken_digits()
+        return d.data, d.target, d.groups, d.sample_rate, 3
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {TASKS}")
+    root = SHARED / "gm_notes"
+    with open(root / "metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    waves = check_audio([root / r["filename"] for r in rows], sample_rate=16000)
+    if name == "gm_family":
+        labels = np.array([r["family"] for r in rows])
+        groups = np.array([int(r["pitch"]) % 5 for r in rows])
+        return waves, labels, groups, 16000, 5
+    labels = np.array([int(r["pitch"]) for r in rows])
+    groups = np.array([int(r["program"]) for r in rows])
+    return waves, labels, groups, 16000, 4
