@@ -13,7 +13,6 @@ from sklearn.base import clone
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder
 
 
-
 def multi_strategy_cola(**params):
     """COLA with the frame-level and pitch-shift losses of Kuroyanagi & Komatsu."""
     return COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **params)

@@ -49,8 +49,8 @@ def make_encoder(
     Parameters
     ----------
     name : str
-        ``"cnn"``, ``"efficientnet_b0"``, ``"resnet18"`` or ``"vgg"`` for log-mel input; ``"resnet18"`` for
-        waveforms.
+        ``"cnn"``, ``"efficientnet_b0"``, ``"resnet18"`` or ``"vgg"`` for log-mel
+        input; ``"resnet18"`` for waveforms.
     n_mels : int
         Mel bands of the input spectrogram (unused for waveforms).
     embedding_dim : int

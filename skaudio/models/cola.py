@@ -123,4 +123,3 @@ class COLAModel(EmbeddingModel):
                 pitch_original=scores[:n], pitch_shifted=scores[n:], semitones=semitones
             )
         return output
-
