@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["resolve_device", "seeded"]
+__all__ = ["DeviceGenerator", "resolve_device", "seeded"]
 
 
 def resolve_device(device: str) -> str:
@@ -40,3 +40,31 @@ def seeded(seed: int, device: str) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+class DeviceGenerator:
+    """A seeded ``torch.Generator`` created on first use on the device asked for.
+
+    Modules that draw random numbers during training (augmentations, pitch shifts,
+    negative sampling) own one, so their draws are a function of ``seed`` alone and
+    happen on the training device. It pickles without the generator (torch
+    generators do not pickle); a fresh one is seeded on the next use.
+
+    Parameters
+    ----------
+    seed : int
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self._generator: torch.Generator | None = None
+
+    def on(self, device: torch.device | str) -> torch.Generator:
+        """The generator on ``device`` (re-created and re-seeded if the device changed)."""
+        device = torch.device(device)
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def __getstate__(self):
+        return {"seed": self.seed, "_generator": None}

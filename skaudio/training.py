@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from .segments import random_segment
 
-__all__ = ["SegmentPairDataset", "SelfSupervisedNet", "training_callbacks"]
+__all__ = ["SegmentPairDataset", "SelfSupervisedNet", "WindowDataset", "training_callbacks"]
 
 
 class SelfSupervisedNet(NeuralNet):
@@ -80,3 +80,47 @@ class SegmentPairDataset(Dataset):
         anchor = random_segment(waveform, self.segment_length, self.rng)
         positive = random_segment(waveform, self.segment_length, self.rng)
         return {"anchor": anchor, "positive": positive}, self.targets[index]
+
+
+class WindowDataset(Dataset):
+    """One random crop of each clip, with how many of its samples are audio (CPC).
+
+    A clip longer than ``window_length`` gives a crop at a uniformly random offset; a
+    shorter one is zero-padded at the end, and ``n_valid`` tells the model where the
+    audio stops so that padding is never predicted nor used as a negative.
+
+    Parameters
+    ----------
+    waveforms : list of ndarray of shape (n_samples_i,)
+    window_length : int
+        Crop length in samples.
+    rng : numpy.random.Generator
+        Source of the offsets.
+
+    Returns (per item)
+    ------------------
+    ``({"window": (window_length,), "n_valid": int}, -1)``
+    """
+
+    def __init__(
+        self, waveforms: list[np.ndarray], window_length: int, rng: np.random.Generator
+    ) -> None:
+        self.waveforms = waveforms
+        self.window_length = window_length
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return len(self.waveforms)
+
+    def __getitem__(self, index: int):
+        waveform = self.waveforms[index]
+        n = waveform.shape[0]
+        if n >= self.window_length:
+            start = int(self.rng.integers(0, n - self.window_length + 1))
+            return {
+                "window": waveform[start : start + self.window_length],
+                "n_valid": self.window_length,
+            }, -1
+        window = np.zeros(self.window_length, dtype=waveform.dtype)
+        window[:n] = waveform
+        return {"window": window, "n_valid": n}, -1

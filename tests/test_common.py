@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, LogMelStatistics, MFCCStatistics
+from skaudio import (
+    COLAEmbedder,
+    ContrastiveAudioEmbedder,
+    CPCEmbedder,
+    LogMelStatistics,
+    MFCCStatistics,
+)
 from skaudio.estimators._base import BaseAudioEmbedder
 
 # Audio clips have any length: the number of samples per clip is not a fixed feature
@@ -48,6 +54,16 @@ def _expected_failed_checks(estimator):
     [
         COLAEmbedder(**TINY),
         COLAEmbedder(**TINY, frame_weight=1.0, pitch_weight=1.0),
+        CPCEmbedder(
+            sample_rate=8000,
+            window_seconds=0.1,
+            z_dim=8,
+            c_dim=8,
+            n_predict=2,
+            batch_size=16,
+            max_epochs=1,
+            random_state=0,
+        ),
         ContrastiveAudioEmbedder(**{**TINY, "augmentations": "waveform+spectrogram"}),
         MFCCStatistics(sample_rate=8000),
         LogMelStatistics(sample_rate=8000),

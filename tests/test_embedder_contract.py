@@ -10,7 +10,7 @@ import torch
 from conftest import SMALL
 from sklearn.base import clone
 
-from skaudio import COLAEmbedder, ContrastiveAudioEmbedder
+from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder
 
 
 def multi_strategy_cola(**params):
@@ -18,7 +18,20 @@ def multi_strategy_cola(**params):
     return COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **params)
 
 
-EMBEDDERS = [COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola]
+def cpc(*, segment_seconds, embedding_dim, projection_dim, **params):
+    """CPC at the shared small settings: the window is the segment, c_t has embedding_dim."""
+    return CPCEmbedder(
+        window_seconds=segment_seconds,
+        z_dim=embedding_dim,
+        c_dim=embedding_dim,
+        n_predict=3,
+        **params,
+    )
+
+
+EMBEDDERS = [COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola, cpc]
+#: embedders whose clip embedding is the mean over windows of mean||max-pooled frames
+WINDOWED = {COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola}
 
 
 @pytest.fixture(scope="module", params=EMBEDDERS, ids=lambda factory: factory.__name__)
@@ -48,7 +61,9 @@ def test_transform_shape_dtype_for_clips_of_any_length(fitted):
     assert Z.shape == (5, 16) and Z.dtype == np.float32 and np.isfinite(Z).all()
 
 
-def test_long_clip_embedding_is_mean_of_its_windows(fitted):
+def test_long_clip_embedding_is_mean_of_its_windows(Embedder, fitted):
+    if Embedder not in WINDOWED:
+        pytest.skip("embeds whole clips: its context runs across window boundaries")
     rng = np.random.default_rng(1)
     a, b = (rng.standard_normal(2000).astype(np.float32) for _ in range(2))
     together = fitted.transform([np.concatenate([a, b])])
@@ -198,17 +213,22 @@ def test_frame_embeddings_do_not_depend_on_the_other_clips(fitted, tones):
         np.testing.assert_allclose(alone[0], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_clip_embedding_of_a_one_window_clip_pools_its_frames(fitted, tones):
+def test_clip_embedding_of_a_one_window_clip_pools_its_frames(Embedder, fitted, tones):
     X, _ = tones
     clip = X[0][: fitted.segment_length_]
     (frames,), _ = fitted.transform_frames([clip])
-    pooled = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
+    if Embedder in WINDOWED:
+        pooled = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
+    else:  # CPC's default pooling
+        pooled = frames.mean(axis=0)
     np.testing.assert_allclose(fitted.transform([clip])[0], pooled, rtol=1e-5, atol=1e-6)
 
 
 def test_frame_timestamps_locate_a_sound(Embedder):
     """In silence with one burst of noise, the odd frame out is stamped inside the burst."""
     est = Embedder(**{**SMALL, "max_epochs": 0}).fit([np.zeros(2000, np.float32)])
+    if Embedder is cpc:  # a context integrates the past; the encoder's frames are local
+        est.set_params(features="encoder")
     sr = SMALL["sample_rate"]
     clip = np.zeros(3 * sr, dtype=np.float32)
     clip[int(1.8 * sr) : int(2.2 * sr)] = np.random.default_rng(0).standard_normal(int(0.4 * sr))

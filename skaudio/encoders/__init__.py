@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from ._base import FrameEncoder
 from .cnn import CNNEncoder, VGGEncoder
+from .cpc import CPCLogMelEncoder, CPCWaveformEncoder
 from .efficientnet import EfficientNetB0Encoder
 from .resnet import ResNet18Encoder, ResNet18WaveformEncoder
 
 __all__ = [
     "ENCODERS",
     "CNNEncoder",
+    "CPCLogMelEncoder",
+    "CPCWaveformEncoder",
     "EfficientNetB0Encoder",
     "FrameEncoder",
     "ResNet18Encoder",
@@ -33,11 +36,12 @@ __all__ = [
 ENCODERS: dict[str, dict[str, type[FrameEncoder]]] = {
     "logmel": {
         "cnn": CNNEncoder,
+        "cpc": CPCLogMelEncoder,
         "efficientnet_b0": EfficientNetB0Encoder,
         "resnet18": ResNet18Encoder,
         "vgg": VGGEncoder,
     },
-    "waveform": {"resnet18": ResNet18WaveformEncoder},
+    "waveform": {"cpc": CPCWaveformEncoder, "resnet18": ResNet18WaveformEncoder},
 }
 
 
@@ -49,8 +53,8 @@ def make_encoder(
     Parameters
     ----------
     name : str
-        ``"cnn"``, ``"efficientnet_b0"``, ``"resnet18"`` or ``"vgg"`` for log-mel
-        input; ``"resnet18"`` for waveforms.
+        ``"cnn"``, ``"cpc"``, ``"efficientnet_b0"``, ``"resnet18"`` or ``"vgg"`` for
+        log-mel input; ``"cpc"`` or ``"resnet18"`` for waveforms.
     n_mels : int
         Mel bands of the input spectrogram (unused for waveforms).
     embedding_dim : int

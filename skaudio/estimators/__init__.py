@@ -2,5 +2,6 @@
 
 from .cola import COLAEmbedder
 from .contrastive import ContrastiveAudioEmbedder
+from .cpc import CPCEmbedder
 
-__all__ = ["COLAEmbedder", "ContrastiveAudioEmbedder"]
+__all__ = ["COLAEmbedder", "CPCEmbedder", "ContrastiveAudioEmbedder"]

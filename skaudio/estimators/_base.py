@@ -202,6 +202,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         waveforms = check_audio(X, sample_rate=self.sample_rate)
         return self._embed_frames(model, waveforms)
 
+    def _frame_sequence(self, model: nn.Module, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, n_samples) -> (batch, n_frames, frame_dim); methods may pick other features."""
+        return model.embed_frames(waveforms)
+
     def _fitted_model(self) -> nn.Module:
         check_is_fitted(self)
         model = self.net_.module_
@@ -227,7 +231,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     padded = np.zeros((len(batch), length), dtype=np.float32)
                     for row, index in enumerate(batch):
                         padded[row, : len(waveforms[index])] = waveforms[index]
-                    frames = model.embed_frames(torch.from_numpy(padded).to(device))
+                    frames = self._frame_sequence(model, torch.from_numpy(padded).to(device))
                     frames = frames.float().cpu().numpy()
                     for row, index in enumerate(batch):
                         n_kept = -(-len(waveforms[index]) // model.frame_hop)  # ceil

@@ -3,5 +3,6 @@
 from ._base import EmbeddingModel
 from .cola import COLAModel
 from .contrastive import ContrastiveModel
+from .cpc import CPCModel
 
-__all__ = ["COLAModel", "ContrastiveModel", "EmbeddingModel"]
+__all__ = ["COLAModel", "CPCModel", "ContrastiveModel", "EmbeddingModel"]

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._torch_utils import DeviceGenerator
 from ..features import LogMelSpectrogram
 
 __all__ = ["EmbeddingModel"]
@@ -35,18 +36,11 @@ class EmbeddingModel(nn.Module):
         self.frontend = frontend
         self.encoder = encoder
         self.seed = seed
-        self._generator: torch.Generator | None = None
+        self._generator = DeviceGenerator(seed)
 
     def random_generator(self, device: torch.device) -> torch.Generator:
         """The model's generator on ``device``, seeded with ``seed`` on first use."""
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generator
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_generator"] = None  # generators do not pickle; a new one is seeded on use
-        return state
+        return self._generator.on(device)
 
     @property
     def sample_rate(self) -> int:

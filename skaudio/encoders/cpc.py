@@ -1,0 +1,149 @@
+"""CPC encoders (van den Oord et al., 2018): strided 1-D convolutions over raw audio, and
+a patch-wise 2-D convolutional encoder over log-mel spectrograms."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._base import FrameEncoder
+from .cnn import _conv_bn_relu
+
+__all__ = ["CPCLogMelEncoder", "CPCWaveformEncoder"]
+
+
+class CPCWaveformEncoder(FrameEncoder):
+    """Strided 1-D convolutions from raw audio to one ``z_t`` per ``prod(strides)`` samples.
+
+    Each layer is a convolution without padding, batch norm and leaky ReLU; a last
+    1x1 convolution maps the ``hidden`` channels to ``z_dim``. With the defaults (the
+    CPC paper's strides 5, 4, 2, 2, 2 and kernels 10, 8, 4, 4, 4) one frame covers a
+    receptive field of 465 samples and frames are 160 samples apart: 10 ms at
+    16 kHz, 20 ms at 8 kHz (strides are in samples, whatever the rate).
+
+    Frame arithmetic, explicit: unpadded, a chain of convolutions gives
+    ``floor((n - receptive_field) / hop) + 1`` frames, none at all for inputs shorter
+    than the receptive field (the paper's stride/kernel description does not add up
+    for short windows). The input is therefore zero-padded by
+    ``left = (receptive_field - hop) // 2`` and ``right = receptive_field - 1 - left``
+    samples, which gives exactly ``ceil(n / hop)`` frames for any ``n >= 1``, frame ``j``
+    centred on sample ``j * hop + (hop - 1) / 2`` like the other encoders' frames.
+
+    Parameters
+    ----------
+    n_mels : None
+        Unused (waveform input); accepted for a uniform constructor.
+    embedding_dim : int, default=512
+        Size of the pooled clip embedding (mean and max of the frames), so
+        ``z_dim = embedding_dim / 2``.
+    strides : sequence of int, default=(5, 4, 2, 2, 2)
+    kernels : sequence of int, default=(10, 8, 4, 4, 4)
+    hidden : int, default=512
+        Channels of the strided convolutions.
+
+    Attributes
+    ----------
+    time_stride : int
+        Samples between frames (``prod(strides)``).
+    receptive_field : int
+        Samples seen by one frame.
+    """
+
+    input_representation = "waveform"
+
+    def __init__(
+        self,
+        n_mels: int | None = None,
+        embedding_dim: int = 512,
+        strides: Sequence[int] = (5, 4, 2, 2, 2),
+        kernels: Sequence[int] = (10, 8, 4, 4, 4),
+        hidden: int = 512,
+    ) -> None:
+        super().__init__(embedding_dim)
+        if len(strides) != len(kernels) or not strides:
+            raise ValueError("strides and kernels must be non-empty and of equal length")
+        layers: list[nn.Module] = []
+        channels = 1
+        for stride, kernel in zip(strides, kernels, strict=True):
+            layers += [
+                nn.Conv1d(channels, hidden, kernel, stride=stride, bias=False),
+                nn.BatchNorm1d(hidden),
+                nn.LeakyReLU(inplace=True),
+            ]
+            channels = hidden
+        layers.append(nn.Conv1d(hidden, self.frame_dim, 1))
+        self.body = nn.Sequential(*layers)
+        self.time_stride = 1
+        self.receptive_field = 1
+        for stride, kernel in zip(strides, kernels, strict=True):
+            self.receptive_field += (kernel - 1) * self.time_stride
+            self.time_stride *= stride
+        self.padding = (
+            (self.receptive_field - self.time_stride) // 2,
+            self.receptive_field - 1 - (self.receptive_field - self.time_stride) // 2,
+        )
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for ``n_samples`` of input: ``ceil(n_samples / time_stride)``."""
+        padded = n_samples + sum(self.padding)
+        return (padded - self.receptive_field) // self.time_stride + 1
+
+    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, n_samples) -> (batch, ceil(n_samples / time_stride), z_dim)."""
+        return self.body(F.pad(x, self.padding)).transpose(1, 2)
+
+
+class CPCLogMelEncoder(FrameEncoder):
+    """One ``z_t`` per patch of ``patch_frames`` log-mel frames, each patch encoded alone.
+
+    The spectrogram is cut along time into non-overlapping patches (the last one
+    zero-padded to full width); 2-D conv blocks (3x3 conv, batch norm, ReLU, 2x2
+    max-pool) encode every patch, its feature map is averaged and a linear layer
+    gives ``z_t``. No frame sees another patch, so predicting a future ``z`` cannot
+    lean on shared input.
+
+    Parameters
+    ----------
+    n_mels : int
+    embedding_dim : int, default=512
+        Size of the pooled clip embedding, so ``z_dim = embedding_dim / 2``.
+    patch_frames : int, default=8
+        Log-mel frames per patch (80 ms with the default 10 ms hop).
+    channels : sequence of int, default=(32, 64, 128)
+        Output channels of the conv blocks.
+
+    Attributes
+    ----------
+    time_stride : int
+        Log-mel frames per ``z_t`` (``patch_frames``).
+    """
+
+    def __init__(
+        self,
+        n_mels: int,
+        embedding_dim: int = 512,
+        patch_frames: int = 8,
+        channels: Sequence[int] = (32, 64, 128),
+    ) -> None:
+        super().__init__(embedding_dim)
+        widths = [1, *channels]
+        blocks = [
+            nn.Sequential(*_conv_bn_relu(c_in, c_out), nn.MaxPool2d(2, ceil_mode=True))
+            for c_in, c_out in itertools.pairwise(widths)
+        ]
+        self.blocks = nn.Sequential(*blocks)
+        self.project = nn.Linear(widths[-1], self.frame_dim)
+        self.time_stride = int(patch_frames)
+
+    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / patch_frames), z_dim)."""
+        batch, _, n_mels, n_frames = x.shape
+        n_patches = -(-n_frames // self.time_stride)
+        x = F.pad(x, (0, n_patches * self.time_stride - n_frames))
+        patches = x.reshape(batch, n_mels, n_patches, self.time_stride).transpose(1, 2)
+        h = self.blocks(patches.reshape(batch * n_patches, 1, n_mels, self.time_stride))
+        return self.project(h.mean(dim=(2, 3))).reshape(batch, n_patches, -1)

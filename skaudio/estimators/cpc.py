@@ -1,0 +1,254 @@
+"""CPCEmbedder: contrastive predictive coding on raw audio or log-mel spectrograms."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..encoders import make_encoder
+from ..losses import CPCCriterion
+from ..models import CPCModel
+from ..models.cpc import make_context_network
+from ..training import WindowDataset
+from ._base import BaseAudioEmbedder
+
+__all__ = ["CPCEmbedder"]
+
+#: default number of predicted steps: 12 frames of 10 ms (raw), 4 patches of 80 ms (log-mel)
+DEFAULT_N_PREDICT = {"waveform": 12, "logmel": 4}
+
+
+class CPCEmbedder(BaseAudioEmbedder):
+    """Self-supervised audio embeddings by contrastive predictive coding (van den Oord, 2018).
+
+    An encoder turns a training window into a sequence ``z_t`` (raw audio: strided 1-D
+    convolutions, one ``z_t`` per 160 samples; log-mel: one ``z_t`` per patch of 8
+    frames); a causal context network (GRU or transformer) summarises ``z_1..z_t``
+    into ``c_t``; for every step ``k = 1..n_predict`` a linear map ``W_k c_t`` must
+    pick the true ``z_t+k`` among negatives (InfoNCE, dot-product scores). The
+    per-step prediction accuracy is logged in ``history_``.
+
+    ``transform`` runs the encoder and context over each whole clip (any length) and
+    pools the sequence over time; :meth:`transform_frames` returns the sequence itself
+    with time stamps.
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Rate of array input, and the rate files are resampled to, in Hz.
+    window_seconds : float, default=1.28
+        Length of the random training crops (128 raw frames at 16 kHz); clips
+        shorter than it are zero-padded at the end and the padding is masked out of
+        the loss. Clips shorter than this are also padded (at the end) for embedding.
+    input_representation : {"waveform", "logmel"}, default="waveform"
+    n_mels : int, default=64
+        Mel bands, for log-mel input.
+    encoder : str, default="cpc"
+        ``"cpc"`` is :class:`skaudio.encoders.CPCWaveformEncoder` or
+        :class:`skaudio.encoders.CPCLogMelEncoder`; other registered encoders of the
+        representation also work, but their frames share input with their
+        neighbours, which makes predicting the near future easier than it should be.
+    z_dim : int, default=256
+        Size of the encoder outputs ``z_t``.
+    c_dim : int, default=512
+        Size of the context ``c_t``.
+    context : {"gru", "transformer"}, default="gru"
+    transformer_layers : int, default=2
+    transformer_heads : int, default=4
+        ``c_dim`` must be a multiple of it.
+    dropout : float, default=0.1
+        Dropout of the transformer.
+    n_predict : int or None, default=None
+        Future steps predicted; ``None`` is 12 for raw audio and 4 for log-mel.
+    negatives : {"batch", "batch+time"}, default="batch"
+        ``"batch"``: the other clips of the batch at the same future step;
+        ``"batch+time"``: also the other steps of every clip, the same one included.
+    n_negatives : int or None, default=None
+        ``None`` uses every candidate of the pool; an integer samples that many per
+        prediction.
+    step_weights : {"uniform", "linear"}, default="uniform"
+        ``"linear"`` weighs step ``k`` by ``n_predict - k + 1``.
+    pooling : {"mean", "last", "mean+max"}, default="mean"
+        How ``transform`` pools the sequence over time.
+    features : {"context", "encoder"}, default="context"
+        Pool (and return from :meth:`transform_frames`) ``c_t`` or ``z_t``.
+    batch_size : int, default=64
+    max_epochs : int, default=100
+        ``0`` keeps the randomly initialised networks: the baseline to beat.
+    lr : float, default=2e-4
+        AdamW learning rate (the CPC paper's 2e-4).
+    weight_decay : float, default=0.0
+    device : str, default="auto"
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, crops, batch order and negative sampling.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        ``net_.module_`` is a :class:`skaudio.models.CPCModel`.
+    history_ : skorch.History
+        Per epoch: ``train_loss``, ``train_pretext_acc`` (mean over steps) and
+        ``train_step<k>_acc`` for every step.
+    device_ : str
+    segment_length_ : int
+        Training window length in samples.
+    n_predict_ : int
+        Number of predicted steps used.
+
+    References
+    ----------
+    A. van den Oord, Y. Li, O. Vinyals. "Representation learning with contrastive
+    predictive coding." arXiv:1807.03748, 2018.
+
+    Examples
+    --------
+    >>> from skaudio import CPCEmbedder
+    >>> from skaudio.datasets import make_tones
+    >>> X, y = make_tones(n_clips=16, sample_rate=8000, random_state=0)
+    >>> cpc = CPCEmbedder(sample_rate=8000, window_seconds=0.32, z_dim=16, c_dim=16,
+    ...                   n_predict=3, batch_size=8, max_epochs=1, random_state=0).fit(X)
+    >>> cpc.transform(X[:2]).shape
+    (2, 16)
+    >>> frames, times = cpc.transform_frames(X[:1])
+    >>> frames[0].shape[1], float(times[0][1] - times[0][0])  # 160 samples at 8 kHz
+    (16, 0.02)
+    """
+
+    _parameter_constraints: dict = {
+        **{
+            key: value
+            for key, value in BaseAudioEmbedder._parameter_constraints.items()
+            if key not in {"segment_seconds", "embedding_dim"}
+        },
+        "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "input_representation": [StrOptions({"waveform", "logmel"})],
+        "z_dim": [Interval(Integral, 1, None, closed="left")],
+        "c_dim": [Interval(Integral, 1, None, closed="left")],
+        "context": [StrOptions({"gru", "transformer"})],
+        "transformer_layers": [Interval(Integral, 1, None, closed="left")],
+        "transformer_heads": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_predict": [Interval(Integral, 1, None, closed="left"), None],
+        "negatives": [StrOptions({"batch", "batch+time"})],
+        "n_negatives": [Interval(Integral, 1, None, closed="left"), None],
+        "step_weights": [StrOptions({"uniform", "linear"})],
+        "pooling": [StrOptions({"mean", "last", "mean+max"})],
+        "features": [StrOptions({"context", "encoder"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        window_seconds: float = 1.28,
+        input_representation: str = "waveform",
+        n_mels: int = 64,
+        encoder: str = "cpc",
+        z_dim: int = 256,
+        c_dim: int = 512,
+        context: str = "gru",
+        transformer_layers: int = 2,
+        transformer_heads: int = 4,
+        dropout: float = 0.1,
+        n_predict: int | None = None,
+        negatives: str = "batch",
+        n_negatives: int | None = None,
+        step_weights: str = "uniform",
+        pooling: str = "mean",
+        features: str = "context",
+        batch_size: int = 64,
+        max_epochs: int = 100,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.window_seconds = window_seconds
+        self.input_representation = input_representation
+        self.n_mels = n_mels
+        self.encoder = encoder
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.context = context
+        self.transformer_layers = transformer_layers
+        self.transformer_heads = transformer_heads
+        self.dropout = dropout
+        self.n_predict = n_predict
+        self.negatives = negatives
+        self.n_negatives = n_negatives
+        self.step_weights = step_weights
+        self.pooling = pooling
+        self.features = features
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def _segment_length(self) -> int:
+        return max(1, round(self.window_seconds * self.sample_rate))
+
+    def _resolved_n_predict(self) -> int:
+        if self.n_predict is None:
+            return DEFAULT_N_PREDICT[self.input_representation]
+        return self.n_predict
+
+    def _build_model(self) -> CPCModel:
+        self.n_predict_ = self._resolved_n_predict()
+        encoder = make_encoder(
+            self.encoder,
+            n_mels=self.n_mels,
+            embedding_dim=2 * self.z_dim,
+            input_representation=self.input_representation,
+        )
+        context = make_context_network(
+            self.context,
+            encoder.frame_dim,
+            self.c_dim,
+            self.transformer_layers,
+            self.transformer_heads,
+            self.dropout,
+        )
+        return CPCModel(self._build_frontend(), encoder, context, self.c_dim, self.n_predict_)
+
+    def _build_criterion(self) -> CPCCriterion:
+        return CPCCriterion(
+            self._resolved_n_predict(),
+            self.negatives,
+            self.n_negatives,
+            self.step_weights,
+            # drawn from torch inside fit's seeded block: a function of random_state
+            seed=int(torch.randint(2**31 - 1, (1,))),
+        )
+
+    def _training_dataset(self, waveforms, targets, rng: np.random.Generator) -> WindowDataset:
+        return WindowDataset(waveforms, self._segment_length, rng)
+
+    def _frame_sequence(self, model: CPCModel, waveforms: torch.Tensor) -> torch.Tensor:
+        return model.embed_frames(waveforms, features=self.features)
+
+    def _embed_clips(self, model: CPCModel, waveforms: list[np.ndarray]) -> np.ndarray:
+        """Each clip's frame sequence, pooled over time."""
+        frames, _ = self._embed_frames(model, waveforms)
+        return np.stack([self._pool(f) for f in frames]).astype(np.float32)
+
+    def _pool(self, frames: np.ndarray) -> np.ndarray:
+        if self.pooling == "last":
+            return frames[-1]
+        if self.pooling == "mean+max":
+            return np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
+        return frames.mean(axis=0)
+
+    @property
+    def _n_features_out(self) -> int:
+        size = self.c_dim if self.features == "context" else self.z_dim
+        return 2 * size if self.pooling == "mean+max" else size

@@ -1,0 +1,179 @@
+"""CPC pretraining model: encoder, autoregressive context network, future predictors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..features import LogMelSpectrogram
+from ..losses import CPCOutput
+from ._base import EmbeddingModel
+
+__all__ = ["CPCModel", "CausalTransformer", "GRUContext", "make_context_network"]
+
+
+class GRUContext(nn.Module):
+    """Single-layer GRU summarising ``z_1..z_t`` into ``c_t``.
+
+    Parameters
+    ----------
+    z_dim, c_dim : int
+    """
+
+    def __init__(self, z_dim: int, c_dim: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(z_dim, c_dim, batch_first=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal."""
+        return self.gru(z)[0]
+
+
+class CausalTransformer(nn.Module):
+    """Transformer encoder with a causal mask: ``c_t`` attends to ``z_1..z_t`` only.
+
+    A linear map to ``c_dim``, sinusoidal positions (any length), then pre-norm
+    transformer layers (feed-forward width ``4 * c_dim``).
+
+    Parameters
+    ----------
+    z_dim, c_dim : int
+        ``c_dim`` must be a multiple of ``n_heads``.
+    n_layers : int, default=2
+    n_heads : int, default=4
+    dropout : float, default=0.1
+    """
+
+    def __init__(
+        self, z_dim: int, c_dim: int, n_layers: int = 2, n_heads: int = 4, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        if c_dim % n_heads:
+            raise ValueError(f"c_dim={c_dim} must be a multiple of transformer_heads={n_heads}")
+        self.input = nn.Linear(z_dim, c_dim)
+        layer = nn.TransformerEncoderLayer(
+            c_dim, n_heads, 4 * c_dim, dropout, batch_first=True, norm_first=True
+        )
+        self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c_dim)
+        self.c_dim = c_dim
+
+    def _positions(self, n_frames: int, device: torch.device) -> torch.Tensor:
+        position = torch.arange(n_frames, device=device, dtype=torch.float32)[:, None]
+        rate = torch.exp(
+            torch.arange(0, self.c_dim, 2, device=device) * (-math.log(10000.0) / self.c_dim)
+        )
+        table = torch.zeros(n_frames, self.c_dim, device=device)
+        table[:, 0::2] = torch.sin(position * rate)
+        table[:, 1::2] = torch.cos(position * rate[: self.c_dim // 2])
+        return table
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal."""
+        n_frames = z.shape[1]
+        h = self.input(z) + self._positions(n_frames, z.device)
+        mask = nn.Transformer.generate_square_subsequent_mask(n_frames, device=z.device)
+        return self.norm(self.layers(h, mask=mask, is_causal=True))
+
+
+def make_context_network(
+    kind: str,
+    z_dim: int,
+    c_dim: int,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    dropout: float = 0.1,
+) -> nn.Module:
+    """Build the ``"gru"`` or ``"transformer"`` context network."""
+    if kind == "gru":
+        return GRUContext(z_dim, c_dim)
+    if kind == "transformer":
+        return CausalTransformer(z_dim, c_dim, n_layers, n_heads, dropout)
+    raise ValueError(f"unknown context network {kind!r}; choose 'gru' or 'transformer'")
+
+
+class CPCModel(EmbeddingModel):
+    """Contrastive predictive coding: ``z_t = enc(x)``, ``c_t = ar(z_<=t)``, ``W_k c_t ~ z_t+k``.
+
+    Parameters
+    ----------
+    frontend : LogMelSpectrogram
+    encoder : FrameEncoder
+        Gives ``z_t`` as its frames (``frame_dim`` = ``z_dim``).
+    context : nn.Module
+        Causal map ``(batch, n_frames, z_dim) -> (batch, n_frames, c_dim)``.
+    c_dim : int
+    n_predict : int
+        Number of future steps predicted, each by its own linear map ``W_k``.
+    """
+
+    def __init__(
+        self,
+        frontend: LogMelSpectrogram,
+        encoder: nn.Module,
+        context: nn.Module,
+        c_dim: int,
+        n_predict: int,
+    ) -> None:
+        super().__init__(frontend, encoder)
+        self.context = context
+        self.c_dim = c_dim
+        self.n_predict = n_predict
+        # W_1..W_K stacked in one layer: one matmul predicts every step
+        self.predictor = nn.Linear(c_dim, n_predict * encoder.frame_dim, bias=False)
+
+    def sequences(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder and context sequences.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+
+        Returns
+        -------
+        z : Tensor of shape (batch, n_frames, z_dim)
+        c : Tensor of shape (batch, n_frames, c_dim)
+        """
+        z = self.encoder.forward_frames(self.spectrogram(waveforms))
+        return z, self.context(z)
+
+    def embed_frames(self, waveforms: torch.Tensor, features: str = "context") -> torch.Tensor:
+        """Frame embeddings: the context ``c_t`` (default) or the encoder's ``z_t``.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+        features : {"context", "encoder"}, default="context"
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, n_frames, c_dim or z_dim)
+        """
+        if features == "encoder":
+            return self.encoder.forward_frames(self.spectrogram(waveforms))
+        return self.sequences(waveforms)[1]
+
+    def forward(self, window: torch.Tensor, n_valid: torch.Tensor) -> CPCOutput:
+        """Encoder outputs, predictions of every future step, and which frames are audio.
+
+        Parameters
+        ----------
+        window : Tensor of shape (batch, n_samples)
+            Training crops; a clip shorter than the window is zero-padded at the end.
+        n_valid : Tensor of shape (batch,)
+            Samples of real audio at the start of each window.
+
+        Returns
+        -------
+        output : CPCOutput
+        """
+        z, c = self.sequences(window)
+        batch, n_frames, z_dim = z.shape
+        predictions = self.predictor(c).reshape(batch, n_frames, self.n_predict, z_dim)
+        n_audio = torch.div(
+            n_valid.to(z.device) + self.frame_hop - 1, self.frame_hop, rounding_mode="floor"
+        )
+        valid = torch.arange(n_frames, device=z.device)[None] < n_audio[:, None]
+        return CPCOutput(z, predictions.permute(2, 0, 1, 3), valid)
