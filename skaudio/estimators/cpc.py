@@ -114,7 +114,7 @@ class CPCEmbedder(BaseAudioEmbedder):
     >>> cpc.transform(X[:2]).shape
     (2, 16)
     >>> frames, times = cpc.transform_frames(X[:1])
-    >>> frames[0].shape[1], float(times[0][1] - times[0][0])  # 160 samples at 8 kHz
+    >>> frames[0].shape[1], round(float(times[0][1] - times[0][0]), 6)  # 160 samples at 8 kHz
     (16, 0.02)
     """
 
