@@ -1,0 +1,47 @@
+"""Self-supervised losses as pure functions of tensors, with thin skorch criteria.
+
+- clip-level contrastive losses of COLA and SimCLR (:mod:`._contrastive`);
+- the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
+- CPC's InfoNCE over future steps (:mod:`._cpc`).
+"""
+
+from ._contrastive import (
+    ContrastiveCrossEntropy,
+    NTXentCriterion,
+    bilinear_logits,
+    cola_loss,
+    contrastive_accuracy,
+    contrastive_cross_entropy,
+    cosine_logits,
+    nt_xent_accuracy,
+    nt_xent_loss,
+)
+from ._cpc import CPCCriterion, CPCOutput, cpc_infonce, cpc_step_weights
+from ._multi_strategy import (
+    COLACriterion,
+    COLAOutput,
+    frame_contrastive_accuracy,
+    frame_contrastive_loss,
+    pitch_shift_loss,
+)
+
+__all__ = [
+    "COLACriterion",
+    "COLAOutput",
+    "CPCCriterion",
+    "CPCOutput",
+    "ContrastiveCrossEntropy",
+    "NTXentCriterion",
+    "bilinear_logits",
+    "cola_loss",
+    "contrastive_accuracy",
+    "contrastive_cross_entropy",
+    "cosine_logits",
+    "cpc_infonce",
+    "cpc_step_weights",
+    "frame_contrastive_accuracy",
+    "frame_contrastive_loss",
+    "nt_xent_accuracy",
+    "nt_xent_loss",
+    "pitch_shift_loss",
+]

@@ -1,0 +1,203 @@
+"""Contrastive predictive coding (van den Oord et al., 2018): InfoNCE over future steps."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._torch_utils import DeviceGenerator
+
+__all__ = ["CPCCriterion", "CPCOutput", "cpc_infonce", "cpc_step_weights"]
+
+
+def cpc_step_weights(n_predict: int, scheme: str = "uniform") -> torch.Tensor:
+    """Weights of the prediction steps ``k = 1..n_predict``, summing to one.
+
+    ``"uniform"`` weighs every step alike; ``"linear"`` weighs step ``k`` by
+    ``n_predict - k + 1`` (the near future counts most).
+
+    Returns
+    -------
+    weights : Tensor of shape (n_predict,)
+    """
+    if scheme == "uniform":
+        weights = torch.ones(n_predict)
+    elif scheme == "linear":
+        weights = torch.arange(n_predict, 0, -1, dtype=torch.float32)
+    else:
+        raise ValueError(f"unknown step weighting {scheme!r}; choose 'uniform' or 'linear'")
+    return weights / weights.sum()
+
+
+def _step_logits(z, prediction, valid, k, negatives, n_negatives, generator):
+    """Logits and targets of the predictions ``k`` steps ahead, over valid rows only."""
+    batch, n_frames, dim = z.shape
+    span = n_frames - k
+    rows = valid[:, k:]  # the future frame exists (valid frames are a prefix)
+    target_clip = torch.arange(batch, device=z.device)[:, None].expand(batch, span)
+    target_time = torch.arange(k, n_frames, device=z.device)[None].expand(batch, span)
+    if n_negatives is None and negatives == "batch":
+        # every clip of the batch at the same future step is a candidate
+        logits = torch.einsum("btd,ctd->btc", prediction, z[:, k:])
+        logits = logits.masked_fill(~valid[:, k:].T[None], float("-inf"))
+        return logits[rows], target_clip[rows]
+    flat = z.reshape(batch * n_frames, dim)
+    positive = target_clip * n_frames + target_time  # (batch, span) indices into flat
+    if n_negatives is None:  # "batch+time": every position of the batch
+        logits = prediction[rows] @ flat.T
+        logits = logits.masked_fill(~valid.reshape(1, -1), float("-inf"))
+        return logits, positive[rows]
+    # sampled negatives, uniformly from the pool, never the positive itself
+    n_rows = int(rows.sum())
+    if negatives == "batch":
+        shift = torch.randint(1, batch, (n_rows, n_negatives), generator=generator, device=z.device)
+        clips = (target_clip[rows][:, None] + shift) % batch
+        index = clips * n_frames + target_time[rows][:, None]
+    else:
+        draw = torch.randint(
+            0, batch * n_frames - 1, (n_rows, n_negatives), generator=generator, device=z.device
+        )
+        index = draw + (draw >= positive[rows][:, None]).long()
+    scores = torch.einsum("nd,nmd->nm", prediction[rows], flat[index])
+    scores = scores.masked_fill(~valid.reshape(-1)[index], float("-inf"))
+    own = (prediction[rows] * flat[positive[rows]]).sum(dim=1, keepdim=True)
+    logits = torch.cat([own, scores], dim=1)
+    return logits, torch.zeros(n_rows, dtype=torch.long, device=z.device)
+
+
+def cpc_infonce(
+    z: torch.Tensor,
+    predictions: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    negatives: str = "batch",
+    n_negatives: int | None = None,
+    step_weights: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE of CPC (van den Oord et al., 2018) over every prediction step.
+
+    ``predictions[k - 1, b, t]`` (``W_k c_t`` of clip ``b``) must score the true future
+    ``z[b, t + k]`` above the negatives, by dot product; the loss of a step is the
+    cross-entropy of picking the positive, averaged over the valid ``(b, t)``.
+
+    Negatives: ``"batch"``, the other clips of the batch at the same future step;
+    ``"batch+time"``, every other position of the batch (other clips at any step, and
+    other steps of the same clip). ``n_negatives=None`` uses all of them (exact,
+    memory ``batch * n_frames`` per prediction with ``"batch+time"``); an integer draws
+    that many uniformly from the pool with ``generator`` (with replacement; the
+    positive is never drawn). Invalid (padding) positions are never candidates.
+
+    Parameters
+    ----------
+    z : Tensor of shape (batch, n_frames, z_dim)
+        Encoder outputs.
+    predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
+        Predictions of the future made from each context; entries without a future
+        (``t + k >= n_frames``) are ignored.
+    valid : Tensor of shape (batch, n_frames), dtype bool, or None
+        Which frames hold audio (a prefix of each clip); ``None`` means all.
+    negatives : {"batch", "batch+time"}, default="batch"
+    n_negatives : int or None, default=None
+    step_weights : Tensor of shape (n_predict,) or None, default=None
+        Weights of the steps; ``None`` is uniform. Steps without any valid prediction
+        are left out and the others re-normalised.
+    generator : torch.Generator or None
+        Source of the sampled negatives.
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+    step_accuracy : Tensor of shape (n_predict,)
+        Share of predictions whose best-scored candidate is the positive, per step
+        (NaN for steps without a valid prediction).
+    """
+    if negatives not in {"batch", "batch+time"}:
+        raise ValueError(f"unknown negatives {negatives!r}; choose 'batch' or 'batch+time'")
+    n_predict, batch, n_frames, _ = predictions.shape
+    if valid is None:
+        valid = torch.ones(batch, n_frames, dtype=torch.bool, device=z.device)
+    if step_weights is None:
+        step_weights = cpc_step_weights(n_predict)
+    losses, weights = [], []
+    accuracy = torch.full((n_predict,), float("nan"))
+    for k in range(1, min(n_predict, n_frames - 1) + 1):
+        prediction = predictions[k - 1, :, : n_frames - k]
+        logits, targets = _step_logits(z, prediction, valid, k, negatives, n_negatives, generator)
+        if targets.numel() == 0:
+            continue
+        losses.append(F.cross_entropy(logits, targets))
+        weights.append(float(step_weights[k - 1]))
+        accuracy[k - 1] = (logits.argmax(dim=1) == targets).float().mean().item()
+    if not losses:
+        return predictions.sum() * 0.0, accuracy
+    total = sum(w * loss for w, loss in zip(weights, losses, strict=True))
+    return total / sum(weights), accuracy
+
+
+class CPCOutput(NamedTuple):
+    """What :class:`skaudio.models.CPCModel` returns in pretraining.
+
+    Attributes
+    ----------
+    z : Tensor of shape (batch, n_frames, z_dim)
+    predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
+    valid : Tensor of shape (batch, n_frames), dtype bool
+    """
+
+    z: torch.Tensor
+    predictions: torch.Tensor
+    valid: torch.Tensor
+
+
+class CPCCriterion(nn.Module):
+    """skorch criterion of CPC: :func:`cpc_infonce`, logging the accuracy of every step.
+
+    Parameters
+    ----------
+    n_predict : int
+    negatives : {"batch", "batch+time"}, default="batch"
+    n_negatives : int or None, default=None
+    step_weights : {"uniform", "linear"}, default="uniform"
+    seed : int, default=0
+        Seed of the negative sampling (used only with an integer ``n_negatives``).
+    """
+
+    def __init__(
+        self,
+        n_predict: int,
+        negatives: str = "batch",
+        n_negatives: int | None = None,
+        step_weights: str = "uniform",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.n_predict = n_predict
+        self.negatives = negatives
+        self.n_negatives = n_negatives
+        self.register_buffer("step_weights", cpc_step_weights(n_predict, step_weights))
+        self._generator = DeviceGenerator(seed)
+        self._last_accuracy: torch.Tensor | None = None
+        self.metric_names = ("pretext_acc", *(f"step{k}_acc" for k in range(1, n_predict + 1)))
+
+    def forward(self, output: CPCOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        loss, self._last_accuracy = cpc_infonce(
+            output.z,
+            output.predictions,
+            output.valid,
+            negatives=self.negatives,
+            n_negatives=self.n_negatives,
+            step_weights=self.step_weights,
+            generator=self._generator.on(output.z.device),
+        )
+        return loss
+
+    def metrics(self, output: CPCOutput) -> dict[str, float]:
+        """Per-step prediction accuracy of the last batch, and their mean."""
+        accuracy = self._last_accuracy
+        metrics = {f"step{k + 1}_acc": float(a) for k, a in enumerate(accuracy)}
+        metrics["pretext_acc"] = float(accuracy[~accuracy.isnan()].mean())
+        return metrics
