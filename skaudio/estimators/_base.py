@@ -61,6 +61,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
       over;
     - ``_check_targets(y, n_clips) -> ndarray or None``: validate and encode ``y``
       (by default ``y`` is ignored: pretraining is self-supervised).
+
+    :meth:`transform_frames` returns each clip's frame sequence with time stamps
+    (``model.embed_frames``, or what ``_frame_sequence`` picks); methods whose clip
+    embedding is not a mean over windows override ``_embed_clips``.
     """
 
     _parameter_constraints: dict = {
@@ -236,7 +240,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     for row, index in enumerate(batch):
                         n_kept = -(-len(waveforms[index]) // model.frame_hop)  # ceil
                         n_kept = min(max(n_kept, 1), frames.shape[1])
-                        embeddings[index] = frames[row, :n_kept]
+                        embeddings[index] = frames[row, :n_kept].copy()
                         timestamps[index] = model.frame_times(n_kept)
         return embeddings, timestamps
 
