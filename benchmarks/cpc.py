@@ -41,6 +41,7 @@ def make_row(row: str, sample_rate: int, args):
     return CPCEmbedder(
         sample_rate=sample_rate,
         window_seconds=args.window_seconds,
+        encoder_width=args.encoder_width,
         z_dim=args.z_dim,
         c_dim=args.c_dim,
         batch_size=args.batch_size,
@@ -73,20 +74,23 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=ROWS)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--window-seconds", type=float, default=0.32)
+    parser.add_argument("--encoder-width", type=int, default=128)
     parser.add_argument("--z-dim", type=int, default=256)
     parser.add_argument("--c-dim", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     args = parser.parse_args()
 
     if args.throughput:
         throughput(args)
     for task in args.tasks:
-        X, y, groups, sr, n_splits = load_task(task)
+        X, y, groups, sr, n_splits = load_task(task, args.splits)
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
             f"GroupKFold({n_splits}); epochs={args.epochs}, window={args.window_seconds} s, "
+            f"raw encoder width={args.encoder_width}, "
             f"z_dim={args.z_dim}, c_dim={args.c_dim}, batch={args.batch_size}, "
             f"lr={args.lr}, seed={args.seed}",
             flush=True,

@@ -70,10 +70,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--encoder", default="cnn")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     args = parser.parse_args()
 
     for task in args.tasks:
-        X, y, groups, sr, n_splits = load_task(task)
+        X, y, groups, sr, n_splits = load_task(task, args.splits)
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
             f"GroupKFold({n_splits}); encoder={args.encoder}, epochs={args.epochs}, "

@@ -260,6 +260,7 @@ def test_last_pooling_is_the_final_context_of_each_clip(fitted, tones):
         {"context": "transformer", "c_dim": 16, "transformer_heads": 2},
         {"input_representation": "logmel", "n_mels": 16},
         {"negatives": "batch+time", "n_negatives": 4, "step_weights": "linear"},
+        {"encoder_width": 32},
     ],
 )
 def test_variants_train_and_embed(tones, params):
@@ -291,3 +292,9 @@ def test_transformer_heads_must_divide_c_dim(tones):
     X, _ = tones
     with pytest.raises(ValueError, match="multiple of transformer_heads"):
         CPCEmbedder(**TINY_CPC, context="transformer", transformer_heads=3).fit(X[:4])
+
+
+def test_encoder_width_sets_the_raw_encoders_filters(tones):
+    X, _ = tones
+    est = CPCEmbedder(**{**TINY_CPC, "max_epochs": 0}, encoder_width=24).fit(X[:2])
+    assert est.net_.module_.encoder.body[0].out_channels == 24

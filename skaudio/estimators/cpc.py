@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..encoders import make_encoder
+from ..encoders import CPCWaveformEncoder, make_encoder
 from ..losses import CPCCriterion
 from ..models import CPCModel
 from ..models.cpc import make_context_network
@@ -51,6 +51,10 @@ class CPCEmbedder(BaseAudioEmbedder):
         :class:`skaudio.encoders.CPCLogMelEncoder`; other registered encoders of the
         representation also work, but their frames share input with their
         neighbours, which makes predicting the near future easier than it should be.
+    encoder_width : int, default=512
+        Filters of each strided convolution of the raw-audio CPC encoder (the paper's
+        512; smaller widths train many times faster on a CPU). Not used by log-mel
+        encoders.
     z_dim : int, default=256
         Size of the encoder outputs ``z_t``.
     c_dim : int, default=512
@@ -126,6 +130,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         },
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "input_representation": [StrOptions({"waveform", "logmel"})],
+        "encoder_width": [Interval(Integral, 1, None, closed="left")],
         "z_dim": [Interval(Integral, 1, None, closed="left")],
         "c_dim": [Interval(Integral, 1, None, closed="left")],
         "context": [StrOptions({"gru", "transformer"})],
@@ -148,6 +153,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         input_representation: str = "waveform",
         n_mels: int = 64,
         encoder: str = "cpc",
+        encoder_width: int = 512,
         z_dim: int = 256,
         c_dim: int = 512,
         context: str = "gru",
@@ -173,6 +179,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         self.input_representation = input_representation
         self.n_mels = n_mels
         self.encoder = encoder
+        self.encoder_width = encoder_width
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.context = context
@@ -204,12 +211,15 @@ class CPCEmbedder(BaseAudioEmbedder):
 
     def _build_model(self) -> CPCModel:
         self.n_predict_ = self._resolved_n_predict()
-        encoder = make_encoder(
-            self.encoder,
-            n_mels=self.n_mels,
-            embedding_dim=2 * self.z_dim,
-            input_representation=self.input_representation,
-        )
+        if self.input_representation == "waveform" and self.encoder == "cpc":
+            encoder = CPCWaveformEncoder(embedding_dim=2 * self.z_dim, hidden=self.encoder_width)
+        else:
+            encoder = make_encoder(
+                self.encoder,
+                n_mels=self.n_mels,
+                embedding_dim=2 * self.z_dim,
+                input_representation=self.input_representation,
+            )
         context = make_context_network(
             self.context,
             encoder.frame_dim,
