@@ -116,6 +116,36 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _segment_length(self) -> int:
         return max(1, round(self.segment_seconds * self.sample_rate))
 
+    def _new_net(self, module: nn.Module, criterion: nn.Module) -> SelfSupervisedNet:
+        """A skorch net training ``module`` with ``criterion`` at this estimator's settings."""
+        return SelfSupervisedNet(
+            module=module,
+            criterion=criterion,
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            iterator_train__shuffle=True,
+            iterator_train__pin_memory=self.device_.startswith("cuda"),
+            callbacks=training_callbacks(getattr(criterion, "metric_names", ()), self.verbose),
+            device=self.device_,
+            verbose=int(self.verbose),
+        )
+
+    def _pretrain(
+        self, waveforms: list[np.ndarray], targets: np.ndarray | None, rng: np.random.Generator
+    ) -> SelfSupervisedNet:
+        """Build the model and its net and train it (runs in fit's seeded block)."""
+        criterion = self._build_criterion()
+        net = self._new_net(self._build_model(), criterion)
+        if self.max_epochs > 0:
+            net.fit(self._training_dataset(waveforms, targets, rng), None)
+        else:
+            net.initialize()
+        return net
+
     # -- scikit-learn API ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -139,28 +169,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = resolve_device(self.device)
         with seeded(seed, self.device_):
-            criterion = self._build_criterion()
-            net = SelfSupervisedNet(
-                module=self._build_model(),
-                criterion=criterion,
-                optimizer=torch.optim.AdamW,
-                lr=self.lr,
-                optimizer__weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                train_split=None,
-                iterator_train__shuffle=True,
-                iterator_train__pin_memory=self.device_.startswith("cuda"),
-                callbacks=training_callbacks(getattr(criterion, "metric_names", ()), self.verbose),
-                device=self.device_,
-                verbose=int(self.verbose),
-            )
-            if self.max_epochs > 0:
-                dataset = self._training_dataset(waveforms, targets, np.random.default_rng(seed))
-                net.fit(dataset, None)
-            else:
-                net.initialize()
-        self.net_ = net
+            self.net_ = self._pretrain(waveforms, targets, np.random.default_rng(seed))
         self.segment_length_ = self._segment_length
         return self
 
