@@ -17,6 +17,7 @@ from ._base import FrameEncoder
 from .cnn import CNNEncoder, VGGEncoder
 from .cpc import CPCLogMelEncoder, CPCWaveformEncoder
 from .efficientnet import EfficientNetB0Encoder
+from .patches import PatchAutoencoder
 from .resnet import ResNet18Encoder, ResNet18WaveformEncoder
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "CPCWaveformEncoder",
     "EfficientNetB0Encoder",
     "FrameEncoder",
+    "PatchAutoencoder",
     "ResNet18Encoder",
     "ResNet18WaveformEncoder",
     "VGGEncoder",

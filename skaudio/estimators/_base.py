@@ -229,8 +229,13 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
         return model
 
-    def _embed_frames(self, model: nn.Module, waveforms: list[np.ndarray]):
-        """Frame embeddings per clip, batching clips of equal (padded) length."""
+    def _embed_frames(self, model: nn.Module, waveforms: list[np.ndarray], sequence=None):
+        """Frame sequences per clip, batching clips of equal (padded) length.
+
+        ``sequence(waveforms) -> (batch, n_frames, ...)`` defaults to
+        ``_frame_sequence``; float outputs are returned as float32.
+        """
+        sequence = sequence or (lambda batch: self._frame_sequence(model, batch))
         device = self.net_.device
         lengths = np.array([max(len(w), self.segment_length_) for w in waveforms])
         embeddings: list[np.ndarray] = [np.empty(0)] * len(waveforms)
@@ -244,8 +249,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     padded = np.zeros((len(batch), length), dtype=np.float32)
                     for row, index in enumerate(batch):
                         padded[row, : len(waveforms[index])] = waveforms[index]
-                    frames = self._frame_sequence(model, torch.from_numpy(padded).to(device))
-                    frames = frames.float().cpu().numpy()
+                    frames = sequence(torch.from_numpy(padded).to(device))
+                    if frames.is_floating_point():
+                        frames = frames.float()
+                    frames = frames.cpu().numpy()
                     for row, index in enumerate(batch):
                         n_kept = -(-len(waveforms[index]) // model.frame_hop)  # ceil
                         n_kept = min(max(n_kept, 1), frames.shape[1])
@@ -253,7 +260,22 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                         timestamps[index] = model.frame_times(n_kept)
         return embeddings, timestamps
 
+    #: True for methods whose clip embedding pools the frames of the whole clip
+    #: (``_pool_frames``) instead of averaging window embeddings
+    _embeds_whole_clips = False
+
+    def _pool_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(n_frames, dim) -> clip embedding; the mean over time unless a method says otherwise."""
+        return frames.mean(axis=0)
+
     def _embed_clips(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
+        """Clip embeddings: the mean of window embeddings, or pooled whole-clip frames."""
+        if self._embeds_whole_clips:
+            frames, _ = self._embed_frames(model, waveforms)
+            return np.stack([self._pool_frames(f) for f in frames]).astype(np.float32)
+        return self._embed_windows(model, waveforms)
+
+    def _embed_windows(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
         """Mean of the window embeddings of each clip, computed in batches of windows."""
         device = self.net_.device
         sums = np.zeros((len(waveforms), model.encoder.embedding_dim), dtype=np.float64)

@@ -246,12 +246,9 @@ class CPCEmbedder(BaseAudioEmbedder):
     def _frame_sequence(self, model: CPCModel, waveforms: torch.Tensor) -> torch.Tensor:
         return model.embed_frames(waveforms, features=self.features)
 
-    def _embed_clips(self, model: CPCModel, waveforms: list[np.ndarray]) -> np.ndarray:
-        """Each clip's frame sequence, pooled over time."""
-        frames, _ = self._embed_frames(model, waveforms)
-        return np.stack([self._pool(f) for f in frames]).astype(np.float32)
+    _embeds_whole_clips = True
 
-    def _pool(self, frames: np.ndarray) -> np.ndarray:
+    def _pool_frames(self, frames: np.ndarray) -> np.ndarray:
         if self.pooling == "last":
             return frames[-1]
         if self.pooling == "mean+max":

@@ -2,7 +2,8 @@
 
 - clip-level contrastive losses of COLA and SimCLR (:mod:`._contrastive`);
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
-- CPC's InfoNCE over future steps (:mod:`._cpc`).
+- CPC's InfoNCE over future steps (:mod:`._cpc`);
+- the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
 from ._contrastive import (
@@ -24,6 +25,13 @@ from ._multi_strategy import (
     frame_contrastive_loss,
     pitch_shift_loss,
 )
+from ._tokens import (
+    NextTokenCriterion,
+    NextTokenOutput,
+    ReconstructionCriterion,
+    next_token_accuracy,
+    next_token_loss,
+)
 
 __all__ = [
     "COLACriterion",
@@ -32,6 +40,9 @@ __all__ = [
     "CPCOutput",
     "ContrastiveCrossEntropy",
     "NTXentCriterion",
+    "NextTokenCriterion",
+    "NextTokenOutput",
+    "ReconstructionCriterion",
     "bilinear_logits",
     "cola_loss",
     "contrastive_accuracy",
@@ -41,6 +52,8 @@ __all__ = [
     "cpc_step_weights",
     "frame_contrastive_accuracy",
     "frame_contrastive_loss",
+    "next_token_accuracy",
+    "next_token_loss",
     "nt_xent_accuracy",
     "nt_xent_loss",
     "pitch_shift_loss",

@@ -4,5 +4,12 @@ from ._base import EmbeddingModel
 from .cola import COLAModel
 from .contrastive import ContrastiveModel
 from .cpc import CPCModel
+from .token_transformer import TokenTransformerModel
 
-__all__ = ["COLAModel", "CPCModel", "ContrastiveModel", "EmbeddingModel"]
+__all__ = [
+    "COLAModel",
+    "CPCModel",
+    "ContrastiveModel",
+    "EmbeddingModel",
+    "TokenTransformerModel",
+]
