@@ -9,7 +9,13 @@ from torch.utils.data import Dataset
 
 from .segments import random_segment
 
-__all__ = ["SegmentPairDataset", "SelfSupervisedNet", "WindowDataset", "training_callbacks"]
+__all__ = [
+    "SegmentPairDataset",
+    "SelfSupervisedNet",
+    "TokenWindowDataset",
+    "WindowDataset",
+    "training_callbacks",
+]
 
 
 class SelfSupervisedNet(NeuralNet):
@@ -124,3 +130,42 @@ class WindowDataset(Dataset):
         window = np.zeros(self.window_length, dtype=waveform.dtype)
         window[:n] = waveform
         return {"window": window, "n_valid": n}, -1
+
+
+class TokenWindowDataset(Dataset):
+    """One random window of ``length`` tokens from each clip's token sequence.
+
+    Sequences shorter than ``length`` are padded at the end with ``pad_id``.
+
+    Parameters
+    ----------
+    sequences : list of ndarray of shape (n_tokens_i,), integer
+    length : int
+    pad_id : int
+    rng : numpy.random.Generator
+
+    Returns (per item)
+    ------------------
+    ``({"tokens": (length,) int64}, -1)``
+    """
+
+    def __init__(
+        self, sequences: list[np.ndarray], length: int, pad_id: int, rng: np.random.Generator
+    ) -> None:
+        self.sequences = sequences
+        self.length = length
+        self.pad_id = pad_id
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int):
+        sequence = self.sequences[index]
+        window = np.full(self.length, self.pad_id, dtype=np.int64)
+        if len(sequence) >= self.length:
+            start = int(self.rng.integers(0, len(sequence) - self.length + 1))
+            window[:] = sequence[start : start + self.length]
+        else:
+            window[: len(sequence)] = sequence
+        return {"tokens": window}, -1

@@ -3,5 +3,11 @@
 from .cola import COLAEmbedder
 from .contrastive import ContrastiveAudioEmbedder
 from .cpc import CPCEmbedder
+from .token_transformer import TokenTransformerEmbedder
 
-__all__ = ["COLAEmbedder", "CPCEmbedder", "ContrastiveAudioEmbedder"]
+__all__ = [
+    "COLAEmbedder",
+    "CPCEmbedder",
+    "ContrastiveAudioEmbedder",
+    "TokenTransformerEmbedder",
+]

@@ -302,6 +302,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 flush()
         return (sums / counts[:, None]).astype(np.float32)
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_")
+
     @property
     def history_(self):
         """skorch ``History`` of pretraining: loss and pretext metrics per epoch."""
