@@ -133,39 +133,40 @@ class WindowDataset(Dataset):
 
 
 class TokenWindowDataset(Dataset):
-    """One random window of ``length`` tokens from each clip's token sequence.
+    """Windows of ``length`` tokens starting at every position of every token sequence.
 
-    Sequences shorter than ``length`` are padded at the end with ``pad_id``.
+    A sequence of ``n`` tokens gives ``max(1, n - 1)`` windows (every start that leaves
+    at least one token to predict), so one epoch shows the transformer every
+    transition of every clip, at every position of its context. Windows running past
+    a sequence's end are padded with ``pad_id``.
 
     Parameters
     ----------
     sequences : list of ndarray of shape (n_tokens_i,), integer
     length : int
     pad_id : int
-    rng : numpy.random.Generator
 
     Returns (per item)
     ------------------
     ``({"tokens": (length,) int64}, -1)``
     """
 
-    def __init__(
-        self, sequences: list[np.ndarray], length: int, pad_id: int, rng: np.random.Generator
-    ) -> None:
+    def __init__(self, sequences: list[np.ndarray], length: int, pad_id: int) -> None:
         self.sequences = sequences
         self.length = length
         self.pad_id = pad_id
-        self.rng = rng
+        self.starts = [
+            (clip, start)
+            for clip, sequence in enumerate(sequences)
+            for start in range(max(1, len(sequence) - 1))
+        ]
 
     def __len__(self) -> int:
-        return len(self.sequences)
+        return len(self.starts)
 
     def __getitem__(self, index: int):
-        sequence = self.sequences[index]
+        clip, start = self.starts[index]
+        piece = self.sequences[clip][start : start + self.length]
         window = np.full(self.length, self.pad_id, dtype=np.int64)
-        if len(sequence) >= self.length:
-            start = int(self.rng.integers(0, len(sequence) - self.length + 1))
-            window[:] = sequence[start : start + self.length]
-        else:
-            window[: len(sequence)] = sequence
+        window[: len(piece)] = piece
         return {"tokens": window}, -1

@@ -292,7 +292,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         start = time.perf_counter()
         net = self._new_net(model, NextTokenCriterion())
         if self.max_epochs > 0:
-            dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens, rng)
+            dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
             net.fit(dataset, None)
         else:
             net.initialize()

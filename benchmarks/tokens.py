@@ -1,0 +1,106 @@
+"""Token transformer: probe accuracy per codebook size, next-token accuracy vs n-gram
+baselines, codebook usage and time per stage.
+
+Each embedder is pretrained on the training folds only and probed with
+StandardScaler + LogisticRegression on the held-out fold. Next-token accuracy is
+measured on the held-out clips' tokens, against the most frequent token (unigram) and
+the most frequent successor of the previous token (bigram), both counted on the
+training clips' tokens of the same fold.
+
+Usage::
+
+    python benchmarks/tokens.py digits gm_family --epochs 4 --tokens 16 64 256
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from _tasks import TASKS, load_task
+from sklearn.model_selection import GroupKFold
+
+from skaudio import MFCCStatistics, TokenTransformerEmbedder
+from skaudio.probing import cross_validate_probe
+
+
+def ngram_accuracies(train: list[np.ndarray], test: list[np.ndarray], n_tokens: int):
+    """(unigram, bigram) next-token accuracy on ``test`` with counts from ``train``."""
+    unigram = np.bincount(np.concatenate(train), minlength=n_tokens)
+    pairs = np.zeros((n_tokens, n_tokens), dtype=np.int64)
+    for s in train:
+        np.add.at(pairs, (s[:-1], s[1:]), 1)
+    best_next = np.where(pairs.sum(axis=1) > 0, pairs.argmax(axis=1), unigram.argmax())
+    previous = np.concatenate([s[:-1] for s in test])
+    following = np.concatenate([s[1:] for s in test])
+    return float(np.mean(following == unigram.argmax())), float(
+        np.mean(following == best_next[previous])
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tasks", nargs="+", choices=TASKS)
+    parser.add_argument("--tokens", nargs="+", type=int, default=[16, 64, 256])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--autoencoder-width", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
+    args = parser.parse_args()
+
+    for task in args.tasks:
+        X, y, groups, sr, n_splits = load_task(task, args.splits)
+        cv = GroupKFold(n_splits=n_splits)
+        print(
+            f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
+            f"GroupKFold({n_splits}); epochs per stage={args.epochs}, "
+            f"autoencoder width={args.autoencoder_width}, batch={args.batch_size}, "
+            f"seed={args.seed}",
+            flush=True,
+        )
+        print(
+            f"{'mfcc':<18} {cross_validate_probe(MFCCStatistics(sample_rate=sr), X, y, groups, cv)}"
+        )
+        for n_tokens in args.tokens:
+            for epochs in (0, args.epochs):
+                embedder = TokenTransformerEmbedder(
+                    sample_rate=sr,
+                    n_tokens=n_tokens,
+                    autoencoder_width=args.autoencoder_width,
+                    batch_size=args.batch_size,
+                    max_epochs=epochs,
+                    random_state=args.seed,
+                )
+                result = cross_validate_probe(embedder, X, y, groups, cv)
+                name = f"tokens={n_tokens}" + ("" if epochs else " random")
+                fitted = result.embedders
+                stages = {
+                    k: np.mean([e.stage_seconds_[k] for e in fitted])
+                    for k in fitted[0].stage_seconds_
+                }
+                print(
+                    f"{name:<18} {result}  usage {np.mean([e.codebook_usage_ for e in fitted]):.2f}"
+                    f", perplexity {np.mean([e.perplexity_ for e in fitted]):.1f}, s/fold: "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()),
+                    flush=True,
+                )
+                if not epochs:
+                    continue
+                scores = []
+                for est, (train, test) in zip(fitted, cv.split(X, y, groups), strict=True):
+                    train_tokens = est.tokenize([X[i] for i in train])
+                    test_tokens = est.tokenize([X[i] for i in test])
+                    unigram, bigram = ngram_accuracies(train_tokens, test_tokens, n_tokens)
+                    model = est.next_token_accuracy([X[i] for i in test])
+                    scores.append((model, unigram, bigram))
+                model, unigram, bigram = np.mean(scores, axis=0)
+                print(
+                    f"{'':<18} next-token accuracy on held-out clips: transformer {model:.3f}, "
+                    f"bigram {bigram:.3f}, unigram {unigram:.3f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
