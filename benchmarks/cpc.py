@@ -105,7 +105,9 @@ def main() -> None:
                 n_train = len(X) * (n_splits - 1) / n_splits
                 steady = history[:, "dur"][1:] or history[:, "dur"]
                 last = history[-1]
-                steps = [last[k] for k in last if k.startswith("train_step")]
+                steps = [
+                    last[f"train_step{k}_acc"] for k in range(1, result.embedders[0].n_predict_ + 1)
+                ]
                 extra = (
                     f", {n_train / np.median(steady):.0f} clips/s, step accuracy "
                     f"k=1 {steps[0]:.2f} .. k={len(steps)} {steps[-1]:.2f}"
