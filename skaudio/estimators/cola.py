@@ -193,8 +193,9 @@ class COLAEmbedder(BaseAudioEmbedder):
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
             frame_similarity=frame_similarity,
             pitch_shift_range=self._pitch_shift_range() if self.pitch_weight > 0 else None,
-            # drawn from torch inside fit's seeded block: a function of random_state
-            seed=int(torch.randint(2**31 - 1, (1,))),
+            # drawn from torch inside fit's seeded block: a function of random_state; only
+            # when the pitch strategy needs it, so plain COLA initialises exactly as before
+            seed=int(torch.randint(2**31 - 1, (1,))) if self.pitch_weight > 0 else 0,
         )
 
     def _pitch_shift_range(self) -> tuple[float, float]:
