@@ -68,8 +68,8 @@ class PatchAutoencoder(FrameEncoder):
         self.mean.copy_(patches.mean())
         self.scale.copy_(patches.std().clamp_min(1e-6))
 
-    def patches(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> standardised (batch, n_patches, patch_dim)."""
+    def raw_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, n_mels, n_frames) -> unstandardised (batch, n_patches, patch_dim)."""
         batch, _, n_mels, n_frames = x.shape
         n_patches = -(-n_frames // self.time_stride)
         pad = n_patches * self.time_stride - n_frames
@@ -77,7 +77,15 @@ class PatchAutoencoder(FrameEncoder):
             floor = x.amin(dim=(2, 3), keepdim=True).expand(-1, -1, n_mels, pad)
             x = torch.cat([x, floor], dim=3)
         patches = x.reshape(batch, n_mels, n_patches, self.time_stride).transpose(1, 2)
-        return (patches.reshape(batch, n_patches, -1) - self.mean) / self.scale
+        return patches.reshape(batch, n_patches, -1)
+
+    def standardise(self, patches: torch.Tensor) -> torch.Tensor:
+        """Apply the statistics of :meth:`set_normalisation` to raw patches (any device)."""
+        return (patches - self.mean.to(patches.device)) / self.scale.to(patches.device)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, n_mels, n_frames) -> standardised (batch, n_patches, patch_dim)."""
+        return self.standardise(self.raw_patches(x))
 
     def encode(self, patches: torch.Tensor) -> torch.Tensor:
         """(..., patch_dim) standardised patches -> (..., bottleneck) codes."""

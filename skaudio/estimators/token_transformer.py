@@ -241,11 +241,11 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             seed=int(torch.randint(2**31 - 1, (1,))),
         )
 
-    def _patches(self, model: TokenTransformerModel, waveforms) -> list[torch.Tensor]:
-        """Standardised patches of each clip, (n_patches_i, patch_dim), on the CPU."""
+    def _raw_patches(self, model: TokenTransformerModel, waveforms) -> list[torch.Tensor]:
+        """Unstandardised patches of each clip, (n_patches_i, patch_dim), on the CPU."""
         with torch.inference_mode():
             return [
-                model.encoder.patches(
+                model.encoder.raw_patches(
                     model.spectrogram(torch.from_numpy(w)[None].to(self.device_))
                 )[0].cpu()
                 for w in waveforms
@@ -257,8 +257,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.stage_seconds_ = {}
 
         start = time.perf_counter()
-        autoencoder.set_normalisation(torch.cat(self._patches(model, waveforms)))
-        per_clip = self._patches(model, waveforms)
+        raw = self._raw_patches(model, waveforms)
+        autoencoder.set_normalisation(torch.cat(raw))
+        per_clip = [autoencoder.standardise(p) for p in raw]
         patches = torch.cat(per_clip)
         if len(patches) < self.n_tokens:
             raise ValueError(
