@@ -211,8 +211,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
 
     @property
     def _segment_length(self) -> int:
-        hop = max(1, round(0.010 * self.sample_rate))
-        return self.context_tokens * self.patch_frames * hop
+        # one context of tokens, in samples; read after _pretrain from the fitted model,
+        # so the hop is the frontend's own rather than a second copy of its arithmetic
+        return self.context_tokens * self.net_.module_.frame_hop
 
     def _build_model(self) -> TokenTransformerModel:
         autoencoder = PatchAutoencoder(
