@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
+from _timing import steady_epoch_seconds
 
 from skaudio import ContrastiveAudioEmbedder
 from skaudio import augment as A
@@ -95,7 +95,7 @@ def main() -> None:
             device=args.device,
             random_state=0,
         ).fit(clips)
-        epoch = float(np.median(est.history_[:, "dur"][1:] or est.history_[:, "dur"]))
+        epoch = steady_epoch_seconds(est.history_)
         base = base or epoch
         print(
             f"  policy={policy:<12} {len(clips) / epoch:6.0f} clips/s "

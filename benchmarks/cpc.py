@@ -20,6 +20,7 @@ import argparse
 
 import numpy as np
 from _tasks import TASKS, load_task
+from _timing import steady_epoch_seconds
 from sklearn.model_selection import GroupKFold
 
 from skaudio import CPCEmbedder, MFCCStatistics
@@ -59,7 +60,7 @@ def throughput(args) -> None:
         clips = 0.1 * rng.standard_normal((256, sr)).astype(np.float32)
         for name in VARIANTS:
             embedder = make_row(name, sr, args).set_params(max_epochs=3).fit(clips)
-            rate = len(clips) / np.median(embedder.history_[:, "dur"][1:])
+            rate = len(clips) / steady_epoch_seconds(embedder.history_)
             print(
                 f"throughput {name:<16} {sr} Hz, window {args.window_seconds} s, batch "
                 f"{args.batch_size}: {rate:.0f} clips/s (device {embedder.device_})",
@@ -103,13 +104,12 @@ def main() -> None:
             history = getattr(result.embedders[0], "history_", None)
             if history is not None and len(history):
                 n_train = len(X) * (n_splits - 1) / n_splits
-                steady = history[:, "dur"][1:] or history[:, "dur"]
                 last = history[-1]
                 steps = [
                     last[f"train_step{k}_acc"] for k in range(1, result.embedders[0].n_predict_ + 1)
                 ]
                 extra = (
-                    f", {n_train / np.median(steady):.0f} clips/s, step accuracy "
+                    f", {n_train / steady_epoch_seconds(history):.0f} clips/s, step accuracy "
                     f"k=1 {steps[0]:.2f} .. k={len(steps)} {steps[-1]:.2f}"
                 )
             print(

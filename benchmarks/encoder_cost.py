@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
 import torch
+from _timing import steady_epoch_seconds, transform_rate
 
 from skaudio import COLAEmbedder
 
@@ -53,16 +53,12 @@ def main() -> None:
             random_state=0,
             **weights,
         ).fit(clips)
-        durations = embedder.history_[:, "dur"]
-        steady = durations[1:] if len(durations) > 1 else durations
-        start = time.perf_counter()
-        embedder.transform(clips)
-        embed_rate = len(clips) / (time.perf_counter() - start)
+        embed_rate = transform_rate(embedder, clips)
         n_params = sum(p.numel() for p in embedder.net_.module_.encoder.parameters())
         losses = "+".join(["clip"] + [k.split("_")[0] for k in weights])
         print(
             f"{encoder:<16} {losses:<17} encoder {n_params / 1e6:5.2f} M params  "
-            f"pretraining {len(clips) / np.median(steady):6.1f} clips/s  "
+            f"pretraining {len(clips) / steady_epoch_seconds(embedder.history_):6.1f} clips/s  "
             f"transform {embed_rate:6.1f} clips/s  (device {embedder.device_})",
             flush=True,
         )

@@ -14,6 +14,7 @@ import time
 import librosa
 import numpy as np
 import torch
+from _timing import steady_epoch_seconds, transform_rate
 
 from skaudio import COLAEmbedder
 from skaudio.datasets import load_spoken_digits
@@ -84,13 +85,11 @@ def main() -> None:
             random_state=0,
         ).fit(clips)
         durations = embedder.history_[:, "dur"]
-        steady = durations[1:] if len(durations) > 1 else durations
-        start = time.perf_counter()
-        embedder.transform(clips)
-        embed_rate = len(clips) / (time.perf_counter() - start)
+        embed_rate = transform_rate(embedder, clips)
+        train_rate = len(clips) / steady_epoch_seconds(embedder.history_)
         print(
             f"COLA, {segment} s segments, batch {args.batch_size}: pretraining "
-            f"{len(clips) / np.median(steady):.0f} clips/s (2 segments per clip; epoch "
+            f"{train_rate:.0f} clips/s (2 segments per clip; epoch "
             f"times {', '.join(f'{d:.1f}' for d in durations)} s), "
             f"transform {embed_rate:.0f} clips/s"
         )
