@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 TORCH_CPU_VERSION ?= 2.13.0
 STAMP := $(VENV)/.skaudio-installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test docs lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
 
+# the API reference, user guide and example gallery (every example is executed), warnings as errors
+docs: $(STAMP)
+	$(PYTHON) -m pip install -e ".[docs]"
+	MPLBACKEND=Agg $(PYTHON) -m sphinx -W --keep-going -b html doc doc/_build/html
+
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
@@ -34,4 +39,4 @@ format: $(STAMP)
 	$(PYTHON) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info doc/_build doc/generated doc/auto_examples

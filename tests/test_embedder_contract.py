@@ -7,44 +7,8 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL
+from conftest import EMBEDDERS, SMALL, WINDOWED, cpc, token_transformer
 from sklearn.base import clone
-
-from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
-
-
-def multi_strategy_cola(**params):
-    """COLA with the frame-level and pitch-shift losses of Kuroyanagi & Komatsu."""
-    return COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **params)
-
-
-def cpc(*, segment_seconds, embedding_dim, projection_dim, **params):
-    """CPC at the shared small settings: the window is the segment, c_t has embedding_dim."""
-    return CPCEmbedder(
-        window_seconds=segment_seconds,
-        z_dim=embedding_dim,
-        c_dim=embedding_dim,
-        n_predict=3,
-        **params,
-    )
-
-
-def token_transformer(*, segment_seconds, embedding_dim, projection_dim, **params):
-    """Token transformer at small settings: 5 tokens of 50 ms give the 0.25 s context."""
-    assert segment_seconds == 0.25
-    return TokenTransformerEmbedder(
-        patch_frames=5,
-        context_tokens=5,
-        n_tokens=8,
-        autoencoder_width=32,
-        embedding_dim=embedding_dim,
-        **params,
-    )
-
-
-EMBEDDERS = [COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola, cpc, token_transformer]
-#: embedders whose clip embedding is the mean over windows of mean||max-pooled frames
-WINDOWED = {COLAEmbedder, ContrastiveAudioEmbedder, multi_strategy_cola}
 
 
 @pytest.fixture(scope="module", params=EMBEDDERS, ids=lambda factory: factory.__name__)

@@ -1,0 +1,215 @@
+"""The HEAR API (Turian et al., 2022) for any fitted skaudio embedder.
+
+The Holistic Evaluation of Audio Representations benchmark loads a *module* exposing
+three functions; this module is one, so a saved model plugs into HEAR's evaluation
+kit as it is::
+
+    python -m heareval.embeddings.runner skaudio.hear --model model.joblib
+
+- :func:`load_model` reads a model saved with ``joblib.dump`` (a fitted embedder, or a
+  fitted ``Pipeline`` whose first step is one) and wraps it in a :class:`HEARModel`,
+  the ``torch.nn.Module`` HEAR expects, with its ``sample_rate``,
+  ``scene_embedding_size`` and ``timestamp_embedding_size``;
+- :func:`get_scene_embeddings` gives one embedding per sound (the embedder's
+  ``transform``);
+- :func:`get_timestamp_embeddings` gives the frame embeddings of each sound with their
+  centres in milliseconds (the embedder's ``transform_frames``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .estimators._base import BaseAudioEmbedder
+
+__all__ = ["HEARModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
+
+
+class HEARModel(nn.Module):
+    """A fitted skaudio embedder seen as a HEAR model.
+
+    The embedder's network is a submodule, so ``model.to(device)`` moves it (HEAR's
+    kit does so before embedding) and the embeddings are computed on that device.
+
+    Parameters
+    ----------
+    embedder : BaseAudioEmbedder
+        A fitted skaudio embedder (``COLAEmbedder``, ``ContrastiveAudioEmbedder``,
+        ``CPCEmbedder``, ``TokenTransformerEmbedder``).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate the audio must have, in Hz (the embedder's ``sample_rate``).
+    scene_embedding_size : int
+        Size ``D`` of :func:`get_scene_embeddings`'s embeddings.
+    timestamp_embedding_size : int
+        Size of :func:`get_timestamp_embeddings`'s frame embeddings.
+
+    Examples
+    --------
+    >>> from skaudio import COLAEmbedder
+    >>> from skaudio.datasets import make_tones
+    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> model = HEARModel(embedder)
+    >>> model.sample_rate, model.scene_embedding_size, model.timestamp_embedding_size
+    (8000, 32, 16)
+    """
+
+    def __init__(self, embedder: BaseAudioEmbedder):
+        super().__init__()
+        if not isinstance(embedder, BaseAudioEmbedder):
+            raise ValueError(
+                f"a HEAR model wraps a skaudio embedder, got {type(embedder).__name__}"
+            )
+        check_is_fitted(embedder)
+        self.embedder = embedder
+        self.network = embedder.net_.module_
+        self.sample_rate = int(embedder.sample_rate)
+        # the sizes are read off one short silent clip: the one definition that holds for
+        # every method and its options (frame features of CPC, pooling of the tokens...)
+        silence = [np.zeros(embedder.segment_length_, dtype=np.float32)]
+        self.scene_embedding_size = int(embedder.transform(silence).shape[1])
+        self.timestamp_embedding_size = int(embedder.transform_frames(silence)[0][0].shape[1])
+
+    def _numpy_clips(self, audio: torch.Tensor) -> list[np.ndarray]:
+        """Check HEAR's ``(n_sounds, n_samples)`` batch; point the embedder at the device."""
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 2:
+            shape = tuple(audio.shape) if hasattr(audio, "shape") else type(audio).__name__
+            raise ValueError(f"audio must be a 2-D tensor (n_sounds, n_samples), got {shape}")
+        if audio.shape[0] == 0:
+            raise ValueError("audio holds no sound (n_sounds == 0)")
+        self.embedder.net_.device = str(next(self.network.parameters()).device)
+        return list(audio.detach().float().cpu().numpy())
+
+    def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n_sounds, n_samples) -> (n_sounds, scene_embedding_size), float32."""
+        embeddings = self.embedder.transform(self._numpy_clips(audio))
+        return torch.from_numpy(embeddings).to(audio.device)
+
+    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n_sounds, n_samples) -> frames (n_sounds, T, size), centres (n_sounds, T) in ms."""
+        frames, seconds = self.embedder.transform_frames(self._numpy_clips(audio))
+        # the sounds of a batch have one length, hence one number of frames
+        embeddings = torch.from_numpy(np.stack(frames)).to(audio.device)
+        timestamps = torch.from_numpy(1000.0 * np.stack(seconds)).float().to(audio.device)
+        return embeddings, timestamps
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """The scene embeddings, as HEAR's kit may call the model itself."""
+        return self.scene_embeddings(audio)
+
+
+def load_model(model_file_path: str | Path = "", **kwargs) -> HEARModel:
+    """Load a model saved with ``joblib.dump`` as a HEAR model.
+
+    Parameters
+    ----------
+    model_file_path : str or Path
+        File holding a fitted skaudio embedder, or a fitted ``Pipeline`` whose first
+        step is one (the steps after it, e.g. a probe, are not used).
+    **kwargs
+        Accepted for HEAR's signature; none is used.
+
+    Returns
+    -------
+    model : HEARModel
+        On the CPU; move it with ``model.to(device)``.
+
+    Raises
+    ------
+    ValueError
+        If the path is empty or unreadable, or the file holds no fitted skaudio
+        embedder.
+
+    Examples
+    --------
+    >>> import joblib, tempfile, torch
+    >>> from skaudio import COLAEmbedder
+    >>> from skaudio.datasets import make_tones
+    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = joblib.dump(embedder, f"{folder}/model.joblib")
+    ...     model = load_model(f"{folder}/model.joblib")
+    >>> get_scene_embeddings(torch.zeros(3, 8000), model).shape
+    torch.Size([3, 32])
+    """
+    if not model_file_path:
+        raise ValueError("load_model needs the path of a model saved with joblib.dump")
+    try:
+        obj = joblib.load(model_file_path)
+    except Exception as error:  # joblib raises many kinds; all mean "not a model file"
+        raise ValueError(f"cannot load a model from {model_file_path!s}: {error}") from error
+    if isinstance(obj, Pipeline):
+        obj = obj.steps[0][1]
+    if not isinstance(obj, BaseAudioEmbedder):
+        raise ValueError(
+            f"{model_file_path!s} holds a {type(obj).__name__}, not a skaudio embedder "
+            "(or a Pipeline starting with one)"
+        )
+    return HEARModel(obj)
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: HEARModel) -> torch.Tensor:
+    """One embedding per sound.
+
+    Parameters
+    ----------
+    audio : Tensor of shape (n_sounds, n_samples)
+        Mono audio at ``model.sample_rate``, in [-1, 1].
+    model : HEARModel
+
+    Returns
+    -------
+    embeddings : Tensor of shape (n_sounds, model.scene_embedding_size), float32
+        On ``audio``'s device.
+
+    Examples
+    --------
+    See :func:`load_model`.
+    """
+    return model.scene_embeddings(audio)
+
+
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: HEARModel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame embeddings of each sound, with their time stamps.
+
+    Parameters
+    ----------
+    audio : Tensor of shape (n_sounds, n_samples)
+        Mono audio at ``model.sample_rate``, in [-1, 1].
+    model : HEARModel
+
+    Returns
+    -------
+    embeddings : Tensor of shape (n_sounds, n_timestamps, model.timestamp_embedding_size)
+        Float32, on ``audio``'s device.
+    timestamps : Tensor of shape (n_sounds, n_timestamps)
+        Centre of each frame in milliseconds from the start of the sound, increasing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio import COLAEmbedder
+    >>> from skaudio.datasets import make_tones
+    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> model = HEARModel(embedder)
+    >>> embeddings, timestamps = get_timestamp_embeddings(torch.zeros(2, 16000), model)
+    >>> embeddings.shape, timestamps.shape
+    (torch.Size([2, 13, 16]), torch.Size([2, 13]))
+    >>> timestamps[0, :3].tolist()  # frame centres in ms, one frame per 160 ms
+    [75.0, 235.0, 395.0]
+    """
+    return model.timestamp_embeddings(audio)
