@@ -1,9 +1,13 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
 from skaudio.datasets import make_tones
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots are drawn off-screen
 
 SR = 8000
 
