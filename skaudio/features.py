@@ -18,6 +18,10 @@ class LogMelSpectrogram(nn.Module):
     Matches ``librosa.power_to_db(librosa.feature.melspectrogram(...), top_db=top_db)``
     with a Hann window, ``center=True`` and constant (zero) padding, computed per clip.
     The mel filterbank comes from :func:`librosa.filters.mel` (Slaney scale and norm).
+    Being a module, it moves to the model's device with the model.
+
+    Shapes: ``forward`` maps waveforms ``(batch, n_samples)`` to log-mel spectrograms
+    ``(batch, n_mels, n_frames)`` with ``n_frames = 1 + n_samples // hop_length``.
 
     Parameters
     ----------
@@ -40,14 +44,30 @@ class LogMelSpectrogram(nn.Module):
     ----------
     n_fft : int
         FFT size: the window length rounded up to a power of two.
+    win_length : int
+        Window length in samples.
     hop_length : int
         Hop in samples.
+    mel_basis : Tensor of shape (n_mels, n_fft // 2 + 1)
+        The mel filterbank (a buffer).
 
     Raises
     ------
     ValueError
         If some mel bands would be empty (too many ``n_mels`` for the sample rate),
         which would give constant, useless features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> _ = torch.manual_seed(0)
+    >>> frontend = LogMelSpectrogram(sample_rate=8000, n_mels=32)
+    >>> frontend.n_fft, frontend.hop_length, frontend.n_frames(4000)
+    (256, 80, 51)
+    >>> log_mel = frontend(torch.randn(2, 4000))  # (batch, n_samples)
+    >>> log_mel.shape, log_mel.dtype
+    (torch.Size([2, 32, 51]), torch.float32)
     """
 
     def __init__(
@@ -83,7 +103,18 @@ class LogMelSpectrogram(nn.Module):
         self.register_buffer("window", torch.hann_window(self.win_length, periodic=True))
 
     def n_frames(self, n_samples: int) -> int:
-        """Number of output frames for a waveform of ``n_samples`` samples."""
+        """Number of output frames for a waveform of ``n_samples`` samples.
+
+        Parameters
+        ----------
+        n_samples : int
+            Length of the waveform.
+
+        Returns
+        -------
+        n_frames : int
+            ``1 + n_samples // hop_length``.
+        """
         return 1 + n_samples // self.hop_length
 
     def power_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
@@ -161,6 +192,16 @@ def warp_frequency(power: torch.Tensor, ratios: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     warped : Tensor of shape (batch, n_bins, n_frames)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.features import warp_frequency
+    >>> power = torch.zeros(1, 8, 3)  # (batch, n_bins, n_frames)
+    >>> power[0, 2] = 1.0  # all the energy in bin 2
+    >>> warped = warp_frequency(power, torch.tensor([2.0]))  # one octave up
+    >>> warped.shape, warped[0, :, 0].tolist()
+    (torch.Size([1, 8, 3]), [0.0, 0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0])
     """
     n_bins = power.shape[1]
     source = torch.arange(n_bins, device=power.device, dtype=power.dtype) / ratios[:, None]

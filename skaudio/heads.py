@@ -19,10 +19,25 @@ __all__ = [
 class ProjectionHead(nn.Sequential):
     """COLA projection head: Linear -> LayerNorm -> tanh.
 
+    Maps embeddings ``(..., in_dim)`` to projections ``(..., out_dim)``, each value in
+    ``[-1, 1]``.
+
     Parameters
     ----------
     in_dim : int
+        Size of the input embeddings.
     out_dim : int
+        Size of the projections.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import ProjectionHead
+    >>> _ = torch.manual_seed(0)
+    >>> head = ProjectionHead(in_dim=16, out_dim=8)
+    >>> out = head(torch.randn(4, 16))
+    >>> out.shape, bool(out.abs().max() <= 1)
+    (torch.Size([4, 8]), True)
     """
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
@@ -32,12 +47,28 @@ class ProjectionHead(nn.Sequential):
 class MLPHead(nn.Sequential):
     """SimCLR projection head: ``n_layers`` linear layers of ``width``, ReLU between them.
 
+    Maps embeddings ``(..., in_dim)`` to projections ``(..., width)``; there is no
+    activation after the last layer.
+
     Parameters
     ----------
     in_dim : int
+        Size of the input embeddings.
     width : int
         Width of every layer, output included.
     n_layers : int, default=2
+        Number of linear layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import MLPHead
+    >>> _ = torch.manual_seed(0)
+    >>> head = MLPHead(in_dim=16, width=8, n_layers=2)
+    >>> [type(layer).__name__ for layer in head]
+    ['Linear', 'ReLU', 'Linear']
+    >>> head(torch.randn(4, 16)).shape
+    torch.Size([4, 8])
     """
 
     def __init__(self, in_dim: int, width: int, n_layers: int = 2) -> None:
@@ -52,10 +83,30 @@ class MLPHead(nn.Sequential):
 class BilinearSimilarity(nn.Module):
     """Learned bilinear similarity ``a^T W p``; ``W`` starts as the identity.
 
+    ``forward(anchors, positives)`` compares every anchor ``(..., n, dim)`` with every
+    positive ``(..., m, dim)`` and returns logits ``(..., n, m)``; at initialisation
+    they are plain dot products.
+
     Parameters
     ----------
     dim : int
         Size of the compared embeddings.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter of shape (dim, dim)
+        The learned matrix ``W``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import BilinearSimilarity
+    >>> _ = torch.manual_seed(0)
+    >>> similarity = BilinearSimilarity(dim=8)
+    >>> anchors, positives = torch.randn(4, 8), torch.randn(5, 8)
+    >>> logits = similarity(anchors, positives)
+    >>> logits.shape, torch.allclose(logits, anchors @ positives.T)
+    (torch.Size([4, 5]), True)
     """
 
     def __init__(self, dim: int) -> None:
@@ -63,16 +114,44 @@ class BilinearSimilarity(nn.Module):
         self.weight = nn.Parameter(torch.eye(dim))
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-        """(..., n, dim), (..., m, dim) -> logits (..., n, m)."""
+        """Bilinear similarity between every anchor and every positive.
+
+        Parameters
+        ----------
+        anchors : Tensor of shape (..., n, dim)
+        positives : Tensor of shape (..., m, dim)
+            Leading (batch) dimensions, if any, are matched with those of ``anchors``.
+
+        Returns
+        -------
+        logits : Tensor of shape (..., n, m)
+        """
         return bilinear_logits(anchors, positives, self.weight)
 
 
 class CosineSimilarity(nn.Module):
     """Cosine similarity over a fixed temperature.
 
+    ``forward(anchors, positives)`` compares every anchor ``(..., n, dim)`` with every
+    positive ``(..., m, dim)`` and returns logits ``(..., n, m)`` in
+    ``[-1 / temperature, 1 / temperature]``. It has no learnable parameters.
+
     Parameters
     ----------
     temperature : float
+        Positive divisor of the cosine similarities; smaller values sharpen the
+        softmax over the logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import CosineSimilarity
+    >>> _ = torch.manual_seed(0)
+    >>> similarity = CosineSimilarity(temperature=0.1)
+    >>> x = torch.randn(3, 8)
+    >>> logits = similarity(x, x)
+    >>> logits.shape, logits.diagonal().round(decimals=3).tolist()
+    (torch.Size([3, 3]), [10.0, 10.0, 10.0])
     """
 
     def __init__(self, temperature: float) -> None:
@@ -80,12 +159,52 @@ class CosineSimilarity(nn.Module):
         self.temperature = float(temperature)
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-        """(..., n, dim), (..., m, dim) -> logits (..., n, m)."""
+        """Cosine similarity over the temperature, between every anchor and positive.
+
+        Parameters
+        ----------
+        anchors : Tensor of shape (..., n, dim)
+        positives : Tensor of shape (..., m, dim)
+            Leading (batch) dimensions, if any, are matched with those of ``anchors``.
+
+        Returns
+        -------
+        logits : Tensor of shape (..., n, m)
+        """
         return cosine_logits(anchors, positives, self.temperature)
 
 
 def make_similarity(name: str, dim: int, temperature: float) -> nn.Module:
-    """Build the similarity named ``"bilinear"`` or ``"cosine"``."""
+    """Build the similarity named ``"bilinear"`` or ``"cosine"``.
+
+    Parameters
+    ----------
+    name : {"bilinear", "cosine"}
+        :class:`BilinearSimilarity` or :class:`CosineSimilarity`.
+    dim : int
+        Size of the compared embeddings (used by ``"bilinear"`` only).
+    temperature : float
+        Temperature of the cosine similarity (used by ``"cosine"`` only).
+
+    Returns
+    -------
+    similarity : torch.nn.Module
+        Maps anchors ``(..., n, dim)`` and positives ``(..., m, dim)`` to logits
+        ``(..., n, m)``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is neither ``"bilinear"`` nor ``"cosine"``.
+
+    Examples
+    --------
+    >>> from skaudio.heads import make_similarity
+    >>> make_similarity("bilinear", dim=8, temperature=0.1).weight.shape
+    torch.Size([8, 8])
+    >>> make_similarity("cosine", dim=8, temperature=0.1).temperature
+    0.1
+    """
     if name == "bilinear":
         return BilinearSimilarity(dim)
     if name == "cosine":

@@ -17,6 +17,7 @@ def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) 
     Parameters
     ----------
     waveform : ndarray of shape (n_samples,)
+        Mono waveform.
     length : int
         Segment length in samples.
     rng : numpy.random.Generator
@@ -25,6 +26,19 @@ def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) 
     Returns
     -------
     segment : ndarray of shape (length,), same dtype as ``waveform``
+        A view of ``waveform`` when it is cropped, a new array when it is padded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.segments import random_segment
+    >>> rng = np.random.default_rng(0)
+    >>> waveform = np.arange(1, 11, dtype=np.float32)
+    >>> random_segment(waveform, 4, rng).tolist()  # a crop
+    [6.0, 7.0, 8.0, 9.0]
+    >>> segment = random_segment(waveform, 16, rng)  # zero-padded
+    >>> segment.shape, segment.dtype, int(np.count_nonzero(segment))
+    ((16,), dtype('float32'), 10)
     """
     n = waveform.shape[0]
     if n >= length:
@@ -46,6 +60,7 @@ def sliding_windows(waveform: np.ndarray, length: int, hop: int | None = None) -
     Parameters
     ----------
     waveform : ndarray of shape (n_samples,)
+        Mono waveform.
     length : int
         Window length in samples.
     hop : int or None, default=None
@@ -54,6 +69,20 @@ def sliding_windows(waveform: np.ndarray, length: int, hop: int | None = None) -
     Returns
     -------
     windows : ndarray of shape (n_windows, length)
+        Same dtype as ``waveform``; ``n_windows`` is 1 for a clip no longer than
+        ``length``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.segments import sliding_windows
+    >>> waveform = np.arange(1, 11)
+    >>> sliding_windows(waveform, 4).tolist()  # the last window ends with the clip
+    [[1, 2, 3, 4], [5, 6, 7, 8], [7, 8, 9, 10]]
+    >>> sliding_windows(waveform, 4, hop=2).shape
+    (4, 4)
+    >>> sliding_windows(waveform[:2], 4).tolist()  # centred and zero-padded
+    [[0, 1, 2, 0]]
     """
     hop = length if hop is None else hop
     n = waveform.shape[0]

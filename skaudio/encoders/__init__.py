@@ -50,7 +50,10 @@ ENCODERS: dict[str, dict[str, type[FrameEncoder]]] = {
 def make_encoder(
     name: str, *, n_mels: int, embedding_dim: int, input_representation: str = "logmel"
 ) -> FrameEncoder:
-    """Build a registered encoder.
+    """Build a registered encoder by name, with its default hyperparameters.
+
+    The encoder class is looked up in :data:`ENCODERS`, first by
+    ``input_representation``, then by ``name``.
 
     Parameters
     ----------
@@ -60,12 +63,32 @@ def make_encoder(
     n_mels : int
         Mel bands of the input spectrogram (unused for waveforms).
     embedding_dim : int
-        Size of the clip embedding.
+        Size of the clip embedding; must be even.
     input_representation : {"logmel", "waveform"}, default="logmel"
+        Input the encoder takes: log-mel spectrograms ``(batch, 1, n_mels, n_frames)``
+        or raw waveforms ``(batch, 1, n_samples)``.
 
     Returns
     -------
     encoder : FrameEncoder
+        A freshly initialised encoder, mapping its input to clip embeddings
+        ``(batch, embedding_dim)``.
+
+    Raises
+    ------
+    ValueError
+        If ``input_representation`` or ``name`` is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import make_encoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = make_encoder("cnn", n_mels=16, embedding_dim=64)
+    >>> type(encoder).__name__, encoder.input_representation
+    ('CNNEncoder', 'logmel')
+    >>> encoder(torch.randn(2, 1, 16, 40)).shape  # (batch, 1, n_mels, n_frames)
+    torch.Size([2, 64])
     """
     if input_representation not in ENCODERS:
         raise ValueError(

@@ -44,7 +44,17 @@ class _ConvStack(FrameEncoder):
         self.to(memory_format=torch.channels_last)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / time_stride), frame_dim)."""
+        """Frame embeddings: the last block's channels averaged over frequency.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, ceil(n_frames / time_stride), frame_dim)
+        """
         h = self.blocks(x.contiguous(memory_format=torch.channels_last))
         return h.mean(dim=2).transpose(1, 2)
 
@@ -52,13 +62,19 @@ class _ConvStack(FrameEncoder):
 class CNNEncoder(_ConvStack):
     """Compact convolutional encoder: fast on a CPU, a good default.
 
-    Conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool) halve frequency and time
-    at each block; the last block has ``embedding_dim / 2`` channels.
+    Conv blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool in ceil mode) halve
+    frequency and time at each block (rounding up); the last block has
+    ``embedding_dim / 2`` channels, averaged over frequency to give the frame
+    embeddings.
+
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to frame
+    embeddings ``(batch, ceil(n_frames / time_stride), frame_dim)``.
 
     Parameters
     ----------
     n_mels : int
-        Number of mel bands of the input.
+        Number of mel bands of the input (any number: frequency is averaged out).
     embedding_dim : int, default=512
         Size of the clip embedding; must be even.
     channels : sequence of int, default=(32, 64, 128)
@@ -70,6 +86,16 @@ class CNNEncoder(_ConvStack):
         Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
         Input frames per output frame (``2 ** (len(channels) + 1)``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CNNEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=64)
+    >>> x = torch.randn(2, 1, 16, 40)  # (batch, 1, n_mels, n_frames)
+    >>> encoder.time_stride, encoder.forward_frames(x).shape, encoder(x).shape
+    (16, torch.Size([2, 3, 32]), torch.Size([2, 64]))
     """
 
     def __init__(
@@ -81,13 +107,40 @@ class CNNEncoder(_ConvStack):
 class VGGEncoder(_ConvStack):
     """VGG-style encoder (as compared by Verma & Smith): two 3x3 convs per block.
 
+    Like :class:`CNNEncoder`, but each block stacks two 3x3 conv-batch norm-ReLU
+    layers before its 2x2 max-pool (ceil mode), and the default blocks are wider.
+    The last block has ``embedding_dim / 2`` channels, averaged over frequency to
+    give the frame embeddings.
+
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to frame
+    embeddings ``(batch, ceil(n_frames / time_stride), frame_dim)``.
+
     Parameters
     ----------
     n_mels : int
+        Number of mel bands of the input (any number: frequency is averaged out).
     embedding_dim : int, default=512
         Size of the clip embedding; must be even.
     channels : sequence of int, default=(64, 128, 256)
         Output channels of the blocks before the last one.
+
+    Attributes
+    ----------
+    frame_dim : int
+        Size of each frame embedding (``embedding_dim / 2``).
+    time_stride : int
+        Input frames per output frame (``2 ** (len(channels) + 1)``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import VGGEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = VGGEncoder(n_mels=16, embedding_dim=32, channels=(8, 16))
+    >>> x = torch.randn(2, 1, 16, 40)  # (batch, 1, n_mels, n_frames)
+    >>> encoder.time_stride, encoder.forward_frames(x).shape, encoder(x).shape
+    (8, torch.Size([2, 5, 16]), torch.Size([2, 32]))
     """
 
     convs_per_block = 2

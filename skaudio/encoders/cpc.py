@@ -33,6 +33,10 @@ class CPCWaveformEncoder(FrameEncoder):
     samples, which gives exactly ``ceil(n / hop)`` frames for any ``n >= 1``, frame ``j``
     centred on sample ``j * hop + (hop - 1) / 2`` like the other encoders' frames.
 
+    Shapes: ``forward`` maps waveforms ``(batch, 1, n_samples)`` to clip embeddings
+    ``(batch, embedding_dim)``; ``forward_frames`` maps them to frames
+    ``(batch, ceil(n_samples / time_stride), z_dim)``.
+
     Parameters
     ----------
     n_mels : None
@@ -41,7 +45,9 @@ class CPCWaveformEncoder(FrameEncoder):
         Size of the pooled clip embedding (mean and max of the frames), so
         ``z_dim = embedding_dim / 2``.
     strides : sequence of int, default=(5, 4, 2, 2, 2)
+        Stride of each convolution, in samples.
     kernels : sequence of int, default=(10, 8, 4, 4, 4)
+        Kernel size of each convolution; as many as ``strides``.
     hidden : int, default=512
         Channels of the strided convolutions.
 
@@ -51,6 +57,25 @@ class CPCWaveformEncoder(FrameEncoder):
         Samples between frames (``prod(strides)``).
     receptive_field : int
         Samples seen by one frame.
+    padding : tuple of (int, int)
+        Zeros added before and after the input.
+
+    Raises
+    ------
+    ValueError
+        If ``strides`` and ``kernels`` are empty or of different lengths.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CPCWaveformEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CPCWaveformEncoder(embedding_dim=16, hidden=32)
+    >>> encoder.time_stride, encoder.receptive_field, encoder.n_frames(1000)
+    (160, 465, 7)
+    >>> x = torch.randn(2, 1, 1000)  # (batch, 1, n_samples)
+    >>> encoder.forward_frames(x).shape, encoder(x).shape
+    (torch.Size([2, 7, 8]), torch.Size([2, 16]))
     """
 
     input_representation = "waveform"
@@ -88,12 +113,32 @@ class CPCWaveformEncoder(FrameEncoder):
         )
 
     def n_frames(self, n_samples: int) -> int:
-        """Frames for ``n_samples`` of input: ``ceil(n_samples / time_stride)``."""
+        """Frames for ``n_samples`` of input: ``ceil(n_samples / time_stride)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Length of the input waveform, at least 1.
+
+        Returns
+        -------
+        n_frames : int
+        """
         padded = n_samples + sum(self.padding)
         return (padded - self.receptive_field) // self.time_stride + 1
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_samples) -> (batch, ceil(n_samples / time_stride), z_dim)."""
+        """Frame embeddings ``z_t``, one per ``time_stride`` samples.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_samples)
+            Waveforms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, ceil(n_samples / time_stride), z_dim)
+        """
         return self.body(F.pad(x, self.padding)).transpose(1, 2)
 
 
@@ -106,9 +151,14 @@ class CPCLogMelEncoder(FrameEncoder):
     gives ``z_t``. No frame sees another patch, so predicting a future ``z`` cannot
     lean on shared input.
 
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to frames
+    ``(batch, ceil(n_frames / patch_frames), z_dim)``.
+
     Parameters
     ----------
     n_mels : int
+        Number of mel bands of the input (any number: frequency is averaged out).
     embedding_dim : int, default=512
         Size of the pooled clip embedding, so ``z_dim = embedding_dim / 2``.
     patch_frames : int, default=8
@@ -120,6 +170,16 @@ class CPCLogMelEncoder(FrameEncoder):
     ----------
     time_stride : int
         Log-mel frames per ``z_t`` (``patch_frames``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CPCLogMelEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CPCLogMelEncoder(n_mels=16, embedding_dim=16, channels=(8, 16))
+    >>> x = torch.randn(2, 1, 16, 20)  # (batch, 1, n_mels, n_frames)
+    >>> encoder.forward_frames(x).shape, encoder(x).shape
+    (torch.Size([2, 3, 8]), torch.Size([2, 16]))
     """
 
     def __init__(
@@ -140,7 +200,17 @@ class CPCLogMelEncoder(FrameEncoder):
         self.time_stride = int(patch_frames)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / patch_frames), z_dim)."""
+        """Frame embeddings ``z_t``, one per patch of ``patch_frames`` log-mel frames.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, ceil(n_frames / patch_frames), z_dim)
+        """
         batch, _, n_mels, n_frames = x.shape
         n_patches = -(-n_frames // self.time_stride)
         x = F.pad(x, (0, n_patches * self.time_stride - n_frames))

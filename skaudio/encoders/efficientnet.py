@@ -123,6 +123,10 @@ class EfficientNetB0Encoder(FrameEncoder):
     layer). The clip embedding is their mean and max over time. No stochastic depth
     or dropout: the small pretraining sets here do not need them.
 
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to frame
+    embeddings ``(batch, ceil(n_frames / 32), frame_dim)``, each in ``[-1, 1]``.
+
     Parameters
     ----------
     n_mels : int
@@ -136,6 +140,16 @@ class EfficientNetB0Encoder(FrameEncoder):
         Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
         Input frames per output frame (32).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import EfficientNetB0Encoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = EfficientNetB0Encoder(n_mels=16, embedding_dim=8)
+    >>> x = torch.randn(2, 1, 16, 64)  # (batch, 1, n_mels, n_frames)
+    >>> encoder.forward_frames(x).shape, encoder(x).shape
+    (torch.Size([2, 2, 4]), torch.Size([2, 8]))
     """
 
     time_stride = 32
@@ -164,6 +178,16 @@ class EfficientNetB0Encoder(FrameEncoder):
         self.to(memory_format=torch.channels_last)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / 32), frame_dim)."""
+        """Frame embeddings: the trunk's features averaged over frequency, then the head.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, ceil(n_frames / 32), frame_dim)
+        """
         h = self.trunk(x.contiguous(memory_format=torch.channels_last))
         return self.head(h.mean(dim=2).transpose(1, 2))

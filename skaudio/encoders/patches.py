@@ -30,21 +30,44 @@ class PatchAutoencoder(FrameEncoder):
     :meth:`set_normalisation`, and encoded by ``n_layers`` ReLU layers of ``hidden``
     units into a ``bottleneck``-sized code. The decoder mirrors the encoder.
 
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to codes
+    ``(batch, ceil(n_frames / patch_frames), bottleneck)``, and :meth:`decode` maps
+    codes back to patches ``(..., patch_dim)``.
+
     Parameters
     ----------
     n_mels : int
+        Number of mel bands of the input.
     embedding_dim : int, default=32
         Twice the bottleneck (the clip embedding is the mean and max of the codes).
     patch_frames : int, default=4
+        Log-mel frames per patch.
     hidden : int, default=1024
+        Units of each hidden layer of the encoder and of the decoder.
     n_layers : int, default=3
+        Hidden layers of the encoder (and of the decoder).
 
     Attributes
     ----------
     patch_dim : int
         ``n_mels * patch_frames``.
+    frame_dim : int
+        Size of each code, the ``bottleneck`` (``embedding_dim / 2``).
     time_stride : int
         Log-mel frames per code (``patch_frames``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import PatchAutoencoder
+    >>> _ = torch.manual_seed(0)
+    >>> model = PatchAutoencoder(n_mels=16, embedding_dim=8, hidden=32)
+    >>> x = torch.randn(2, 1, 16, 10)  # (batch, 1, n_mels, n_frames)
+    >>> model.set_normalisation(model.raw_patches(x))
+    >>> codes = model.forward_frames(x)
+    >>> codes.shape, model.decode(codes).shape, model(x).shape
+    (torch.Size([2, 3, 4]), torch.Size([2, 3, 64]), torch.Size([2, 8]))
     """
 
     def __init__(
@@ -64,12 +87,30 @@ class PatchAutoencoder(FrameEncoder):
         self.register_buffer("scale", torch.ones(()))
 
     def set_normalisation(self, patches: torch.Tensor) -> None:
-        """Standardise future patches with the mean and standard deviation of ``patches``."""
+        """Standardise future patches with the mean and standard deviation of ``patches``.
+
+        Parameters
+        ----------
+        patches : Tensor of shape (..., patch_dim)
+            Raw patches, as from :meth:`raw_patches`; one scalar mean and standard
+            deviation (at least ``1e-6``) are taken over all their values.
+        """
         self.mean.copy_(patches.mean())
         self.scale.copy_(patches.std().clamp_min(1e-6))
 
     def raw_patches(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> unstandardised (batch, n_patches, patch_dim)."""
+        """Cut spectrograms into flattened, unstandardised patches.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms; the last patch is padded with each clip's minimum.
+
+        Returns
+        -------
+        patches : Tensor of shape (batch, n_patches, patch_dim)
+            ``n_patches = ceil(n_frames / patch_frames)``.
+        """
         batch, _, n_mels, n_frames = x.shape
         n_patches = -(-n_frames // self.time_stride)
         pad = n_patches * self.time_stride - n_frames
@@ -80,21 +121,67 @@ class PatchAutoencoder(FrameEncoder):
         return patches.reshape(batch, n_patches, -1)
 
     def standardise(self, patches: torch.Tensor) -> torch.Tensor:
-        """Apply the statistics of :meth:`set_normalisation` to raw patches (any device)."""
+        """Apply the statistics of :meth:`set_normalisation` to raw patches (any device).
+
+        Parameters
+        ----------
+        patches : Tensor of shape (..., patch_dim)
+
+        Returns
+        -------
+        standardised : Tensor of shape (..., patch_dim)
+        """
         return (patches - self.mean.to(patches.device)) / self.scale.to(patches.device)
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> standardised (batch, n_patches, patch_dim)."""
+        """Standardised patches: :meth:`raw_patches`, then :meth:`standardise`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+
+        Returns
+        -------
+        patches : Tensor of shape (batch, n_patches, patch_dim)
+        """
         return self.standardise(self.raw_patches(x))
 
     def encode(self, patches: torch.Tensor) -> torch.Tensor:
-        """(..., patch_dim) standardised patches -> (..., bottleneck) codes."""
+        """Encode standardised patches into codes.
+
+        Parameters
+        ----------
+        patches : Tensor of shape (..., patch_dim)
+
+        Returns
+        -------
+        codes : Tensor of shape (..., bottleneck)
+        """
         return self.encoder(patches)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """(..., bottleneck) codes -> (..., patch_dim) reconstructions."""
+        """Decode codes into (standardised) patch reconstructions.
+
+        Parameters
+        ----------
+        codes : Tensor of shape (..., bottleneck)
+
+        Returns
+        -------
+        reconstructions : Tensor of shape (..., patch_dim)
+        """
         return self.decoder(codes)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> (batch, ceil(n_frames / patch_frames), bottleneck)."""
+        """Codes of the standardised patches: the frame embeddings.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms.
+
+        Returns
+        -------
+        codes : Tensor of shape (batch, ceil(n_frames / patch_frames), bottleneck)
+        """
         return self.encode(self.patches(x))

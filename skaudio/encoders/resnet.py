@@ -55,15 +55,38 @@ def _resnet18_body(dim: int, stem: nn.Module, widths: tuple[int, ...]) -> nn.Seq
 class ResNet18Encoder(FrameEncoder):
     """ResNet18 over log-mel spectrograms (2-D convolutions).
 
-    The ResNet18 layout (7x7 stride-2 stem, 3x3 max-pool, 4 stages of 2 basic blocks);
+    The ResNet18 layout (7x7 stride-2 stem, 3x3 stride-2 max-pool, 4 stages of 2 basic
+    blocks, stages 2-4 halving the resolution; total stride 32 in frequency and time);
     the last stage has ``embedding_dim / 2`` channels (ResNet18's 512 for
     ``embedding_dim=1024``). Frames are averaged over frequency.
+
+    Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` to
+    clip embeddings ``(batch, embedding_dim)``; ``forward_frames`` maps them to frame
+    embeddings ``(batch, ceil(n_frames / 32), frame_dim)``.
 
     Parameters
     ----------
     n_mels : int
+        Number of mel bands of the input (any number: frequency is averaged out).
     embedding_dim : int, default=512
         Size of the clip embedding; must be even.
+
+    Attributes
+    ----------
+    frame_dim : int
+        Size of each frame embedding (``embedding_dim / 2``).
+    time_stride : int
+        Input frames per output frame (32).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import ResNet18Encoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = ResNet18Encoder(n_mels=16, embedding_dim=16)
+    >>> x = torch.randn(2, 1, 16, 64)  # (batch, 1, n_mels, n_frames)
+    >>> encoder.forward_frames(x).shape, encoder(x).shape
+    (torch.Size([2, 2, 8]), torch.Size([2, 16]))
     """
 
     time_stride = 32
@@ -80,7 +103,17 @@ class ResNet18Encoder(FrameEncoder):
         self.to(memory_format=torch.channels_last)
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_mels, n_frames) -> (batch, ~n_frames / 32, frame_dim)."""
+        """Frame embeddings: the last stage's channels averaged over frequency.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames)
+            Log-mel spectrograms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, ceil(n_frames / 32), frame_dim)
+        """
         h = self.body(x.contiguous(memory_format=torch.channels_last))
         return h.mean(dim=2).transpose(1, 2)
 
@@ -89,13 +122,38 @@ class ResNet18WaveformEncoder(FrameEncoder):
     """ResNet18 over raw waveforms (1-D convolutions), as in CLAR.
 
     Stem: a stride-4 convolution of width 80 (10 ms at 8 kHz), batch norm, ReLU and a
-    stride-4 max-pool; then 4 stages of 2 basic blocks (stages 2-4 halve the rate), so
-    one frame covers 128 samples (16 ms at 8 kHz, 8 ms at 16 kHz).
+    stride-4 max-pool; then 4 stages of 2 basic blocks of 3-wide convolutions (stages
+    2-4 halve the rate), so frames are 128 samples apart (16 ms at 8 kHz, 8 ms at
+    16 kHz). The last stage has ``embedding_dim / 2`` channels.
+
+    Shapes: ``forward`` maps waveforms ``(batch, 1, n_samples)`` to clip embeddings
+    ``(batch, embedding_dim)``; ``forward_frames`` maps them to frame embeddings
+    ``(batch, n_frames_out, frame_dim)`` with ``n_frames_out = ceil((n_samples // 4) / 32)``
+    (about ``n_samples / 128``), at least 1.
 
     Parameters
     ----------
+    n_mels : None
+        Unused (waveform input); accepted for a uniform constructor.
     embedding_dim : int, default=512
         Size of the clip embedding; must be even.
+
+    Attributes
+    ----------
+    frame_dim : int
+        Size of each frame embedding (``embedding_dim / 2``).
+    time_stride : int
+        Samples between frames (128).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import ResNet18WaveformEncoder
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = ResNet18WaveformEncoder(embedding_dim=16)
+    >>> x = torch.randn(2, 1, 512)  # (batch, 1, n_samples)
+    >>> encoder.forward_frames(x).shape, encoder(x).shape
+    (torch.Size([2, 4, 8]), torch.Size([2, 16]))
     """
 
     input_representation = "waveform"
@@ -112,9 +170,20 @@ class ResNet18WaveformEncoder(FrameEncoder):
         self.body = _resnet18_body(1, stem, (64, 128, 256, self.frame_dim))
 
     def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, n_samples) -> (batch, ~n_samples / 128, frame_dim).
+        """Frame embeddings, about one per 128 samples.
 
-        Inputs shorter than the stem's kernel are zero-padded to one kernel width.
+        Inputs shorter than the stem's kernel (80 samples) are zero-padded to one
+        kernel width.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_samples)
+            Waveforms.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, n_frames_out, frame_dim)
+            ``n_frames_out = ceil((n_samples // 4) / 32)``, at least 1.
         """
         kernel = self.body[0][0].kernel_size[0]
         if x.shape[-1] < kernel:
