@@ -38,11 +38,29 @@ def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
     Returns
     -------
     waveform : ndarray of shape (n_samples,), dtype float32
+        The mono waveform at ``sample_rate``.
 
     Raises
     ------
     ValueError
-        If the file is missing, unreadable, corrupt, empty or holds non-finite samples.
+        If the file is missing, unreadable, corrupt or empty.
+
+    See Also
+    --------
+    check_audio : Validates any audio input, reading paths with this function.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile as sf
+    >>> from skaudio.io import load_audio_file
+    >>> stereo = np.stack([np.full(800, 0.5), np.zeros(800)], axis=1)  # (n_samples, 2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "stereo.wav")
+    ...     sf.write(path, stereo, 8000)
+    ...     waveform = load_audio_file(path, sample_rate=8000)
+    >>> waveform.shape, waveform.dtype, round(float(waveform.mean()), 3)  # channels averaged
+    ((800,), dtype('float32'), 0.25)
     """
     try:
         data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
@@ -137,6 +155,10 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
         names the clip index (and path).
     TypeError
         Input that is not audio at all (a number, a dict, booleans, complex values).
+
+    See Also
+    --------
+    load_audio_file : Reads one file as it is read here.
 
     Examples
     --------

@@ -16,14 +16,69 @@ __all__ = ["ProbeResult", "cross_validate_probe", "make_probe"]
 
 
 def make_probe(features=None) -> Pipeline:
-    """The linear probe: ``[features ->] StandardScaler -> LogisticRegression``."""
+    """The linear probe: ``[features ->] StandardScaler -> LogisticRegression``.
+
+    The classifier that :func:`cross_validate_probe` trains on top of embeddings:
+    standardised features and a logistic regression (``max_iter=2000``), optionally
+    preceded by a feature extractor so that the probe takes audio directly.
+
+    Parameters
+    ----------
+    features : transformer or None, default=None
+        Optional first step, e.g. an embedder or a baseline such as
+        :class:`~skaudio.MFCCStatistics`. ``None`` gives a probe of feature vectors.
+
+    Returns
+    -------
+    probe : :class:`~sklearn.pipeline.Pipeline`
+        An unfitted pipeline.
+
+    Examples
+    --------
+    >>> from skaudio import MFCCStatistics
+    >>> from skaudio.datasets import make_tones
+    >>> from skaudio.probing import make_probe
+    >>> X, y = make_tones(24, n_classes=2, sample_rate=8000, duration=(0.2, 0.3), random_state=0)
+    >>> probe = make_probe(MFCCStatistics(sample_rate=8000))
+    >>> [name for name, _ in probe.steps], probe.fit(X[:16], y[:16]).score(X[16:], y[16:])
+    (['mfccstatistics', 'standardscaler', 'logisticregression'], 1.0)
+    """
     steps = [] if features is None else [features]
     return make_pipeline(*steps, StandardScaler(), LogisticRegression(max_iter=2000))
 
 
 @dataclass
 class ProbeResult:
-    """Scores of one embedder over the folds of a grouped split."""
+    """Scores of one embedder over the folds of a grouped split.
+
+    What :func:`cross_validate_probe` returns; ``str(result)`` gives a one-line summary.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_folds,)
+        Test accuracy of the linear probe on each fold.
+    fit_seconds : list of float, default=[]
+        Time taken to fit (pretrain) the embedder on each training fold, in seconds.
+    embedders : list of estimator, default=[]
+        The embedder fitted on each training fold.
+
+    Attributes
+    ----------
+    mean : float
+        Mean of ``scores``.
+    std : float
+        Standard deviation of ``scores``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.probing import ProbeResult
+    >>> result = ProbeResult(scores=np.array([0.75, 0.875, 1.0]))
+    >>> result.mean, round(result.std, 3)
+    (0.875, 0.102)
+    >>> print(result)
+    0.875 +- 0.102 (folds 0.75 0.88 1.00)
+    """
 
     scores: np.ndarray
     fit_seconds: list[float] = field(default_factory=list)
@@ -31,10 +86,12 @@ class ProbeResult:
 
     @property
     def mean(self) -> float:
+        """Mean test accuracy over the folds."""
         return float(self.scores.mean())
 
     @property
     def std(self) -> float:
+        """Standard deviation of the test accuracy over the folds."""
         return float(self.scores.std())
 
     def __str__(self) -> str:
@@ -55,15 +112,26 @@ def cross_validate_probe(
 ) -> ProbeResult:
     """Pretrain on each training fold, probe with a linear classifier, score the test fold.
 
+    For every split of ``cv``, a clone of ``embedder`` is fitted on the training clips
+    (without labels unless ``labels_to_embedder``), the linear probe of
+    :func:`make_probe` is trained on the embeddings of the (labelled) training clips,
+    and its accuracy is measured on the embeddings of the test clips. With a grouped
+    splitter such as :class:`~sklearn.model_selection.GroupKFold`, no group (speaker,
+    recording, ...) is seen both in pretraining and in testing.
+
     Parameters
     ----------
     embedder : estimator
         Any transformer of audio (fitted anew on each training fold).
     X : list of waveforms or paths
+        The clips, anything that ``embedder`` accepts; indexed by position.
     y : ndarray of shape (n_clips,)
+        Class of each clip.
     groups : ndarray of shape (n_clips,)
         Group of each clip (speaker, pitch fold, ...): no group spans train and test.
-    cv : cross-validation splitter with ``split(X, y, groups)``
+    cv : cross-validation splitter
+        Any object with ``split(X, y, groups)``, e.g.
+        :class:`~sklearn.model_selection.GroupKFold`.
     label_fraction : float or None, default=None
         If given, only this share of each training fold keeps its label (chosen at
         random, stratified by class); the probe trains on those clips alone.
@@ -78,6 +146,21 @@ def cross_validate_probe(
     -------
     result : ProbeResult
         Test accuracy per fold, pretraining seconds per fold, fitted embedders.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GroupKFold
+    >>> from skaudio import MFCCStatistics
+    >>> from skaudio.datasets import make_tones
+    >>> from skaudio.probing import cross_validate_probe
+    >>> X, y = make_tones(24, n_classes=2, sample_rate=8000, duration=(0.2, 0.3), random_state=0)
+    >>> groups = np.arange(24) // 2 % 3  # three groups, each holding both classes
+    >>> result = cross_validate_probe(
+    ...     MFCCStatistics(sample_rate=8000), X, y, groups, GroupKFold(n_splits=3)
+    ... )
+    >>> print(result)
+    1.000 +- 0.000 (folds 1.00 1.00 1.00)
     """
     rng = check_random_state(random_state)
     y = np.asarray(y)

@@ -36,11 +36,51 @@ def random_spans(
 
 
 class Augmentation:
-    """Base class: subclasses set ``domain`` and implement ``__call__``."""
+    """Base class of all augmentations: subclasses set ``domain`` and implement ``__call__``.
+
+    An augmentation is called as ``aug(x, generator)`` on a whole batch and returns a
+    new tensor of the same shape. It draws every random choice from ``generator``
+    (never from the global random state), independently for each example of the
+    batch, so the same generator state gives the same output. Subclasses are usually
+    small dataclasses whose fields are the parameters, which makes them print their
+    parameters, compare equal by value, and clone like estimator parameters.
+
+    Attributes
+    ----------
+    domain : {"waveform", "spectrogram"}
+        What the augmentation expects: ``"waveform"``, a batch of shape
+        ``(batch, n_samples)``, or ``"spectrogram"``, a log-mel batch of shape
+        ``(batch, n_mels, n_frames)`` in dB.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Augmentation
+    >>> class RandomPolarity(Augmentation):
+    ...     def __call__(self, x, generator):
+    ...         sign = torch.randint(2, (x.shape[0], 1), generator=generator) * 2 - 1
+    ...         return x * sign
+    >>> RandomPolarity()(torch.ones(4, 3), torch.Generator().manual_seed(0))[:, 0].tolist()
+    [-1.0, 1.0, 1.0, -1.0]
+    """
 
     domain: str = "waveform"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment a batch.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_samples) or (batch, n_mels, n_frames)
+            A batch of waveforms, or of log-mel spectrograms in dB, as ``domain`` says.
+        generator : torch.Generator
+            Source of every random choice, on the device of ``x``.
+
+        Returns
+        -------
+        augmented : Tensor of the same shape and dtype as ``x``
+            The augmented batch; ``x`` itself is not modified in place.
+        """
         raise NotImplementedError
 
 
@@ -55,7 +95,32 @@ def _common_domain(augmentations: Sequence[Augmentation]) -> str:
 
 @dataclass
 class Compose(Augmentation):
-    """Apply augmentations one after the other (all of one domain)."""
+    """Apply augmentations one after the other (all of one domain).
+
+    Call it as ``aug(x, generator)``: each augmentation in turn transforms the output
+    of the previous one, drawing from the same generator.
+
+    Parameters
+    ----------
+    augmentations : sequence of Augmentation
+        Applied in order; all must have the same ``domain``, which becomes the
+        domain of the composition.
+
+    Raises
+    ------
+    ValueError
+        If waveform and spectrogram augmentations are mixed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Compose, Gain, TimeShift
+    >>> aug = Compose([Gain(6.0), TimeShift(0.25)])
+    >>> x = torch.randn(4, 800, generator=torch.Generator().manual_seed(0))
+    >>> out = aug(x, torch.Generator().manual_seed(0))
+    >>> aug.domain, out.shape, torch.equal(out, x)
+    ('waveform', torch.Size([4, 800]), False)
+    """
 
     augmentations: Sequence[Augmentation]
 
@@ -70,7 +135,28 @@ class Compose(Augmentation):
 
 @dataclass
 class RandomApply(Augmentation):
-    """Apply ``augmentation`` to each example with probability ``p`` (independently)."""
+    """Apply ``augmentation`` to each example with probability ``p`` (independently).
+
+    Call it as ``aug(x, generator)``: a coin is tossed for every example of the batch,
+    the chosen examples are augmented together and the others are returned unchanged.
+
+    Parameters
+    ----------
+    augmentation : Augmentation
+        The augmentation to apply; its ``domain`` is this one's.
+    p : float, default=0.5
+        Probability that an example is augmented.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Gain, RandomApply
+    >>> aug = RandomApply(Gain(6.0), p=0.5)
+    >>> x = torch.randn(6, 800, generator=torch.Generator().manual_seed(0))
+    >>> out = aug(x, torch.Generator().manual_seed(0))
+    >>> out.shape, (out != x).any(dim=1).tolist()  # which examples were augmented
+    (torch.Size([6, 800]), [True, False, True, True, True, False])
+    """
 
     augmentation: Augmentation
     p: float = 0.5
@@ -89,7 +175,31 @@ class RandomApply(Augmentation):
 
 @dataclass
 class OneOf(Augmentation):
-    """Apply one of ``augmentations`` to each example, chosen uniformly per example."""
+    """Apply one of ``augmentations`` to each example, chosen uniformly per example.
+
+    Call it as ``aug(x, generator)``: every example of the batch is given to exactly one
+    of the augmentations, drawn uniformly and independently for each example.
+
+    Parameters
+    ----------
+    augmentations : sequence of Augmentation
+        The alternatives; all must have the same ``domain``, which becomes this one's.
+
+    Raises
+    ------
+    ValueError
+        If waveform and spectrogram augmentations are mixed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import FrequencyFlip, OneOf, TimeReversal
+    >>> aug = OneOf([TimeReversal(), FrequencyFlip()])
+    >>> x = torch.randn(4, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = aug(x, torch.Generator().manual_seed(0))
+    >>> aug.domain, out.shape, [torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)]
+    ('spectrogram', torch.Size([4, 16, 20]), [True, False, False, True])
+    """
 
     augmentations: Sequence[Augmentation]
 

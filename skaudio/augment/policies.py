@@ -55,7 +55,50 @@ POLICIES = {
 
 
 def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augmentation]:
-    """A list of augmentations from a policy name, a list, or ``None`` (no augmentation)."""
+    """A list of augmentations from a policy name, a list, or ``None`` (no augmentation).
+
+    This is how estimators read their ``augmentations`` parameter. The named policies
+    (the keys of ``POLICIES``) are:
+
+    - ``"none"``: no augmentation;
+    - ``"spectrogram"``: spectrogram views after Verma & Smith (2020) plus SpecAugment
+      time and frequency masks;
+    - ``"waveform"``: CLAR-style waveform views (gain, noise, fades, shifts and
+      masks), without resynthesis;
+    - ``"clar"``: the waveform policy plus pitch shift and time stretch (slower: phase
+      vocoder);
+    - ``"waveform+spectrogram"``: the waveform policy then the spectrogram policy.
+
+    Each call builds new augmentation objects.
+
+    Parameters
+    ----------
+    augmentations : str, sequence of Augmentation or None
+        A policy name, a sequence of augmentations (waveform and spectrogram ones may
+        be mixed), or ``None``.
+
+    Returns
+    -------
+    policy : list of Augmentation
+        The augmentations, in the order they are applied; empty for ``None`` and
+        ``"none"``.
+
+    Raises
+    ------
+    ValueError
+        If ``augmentations`` is an unknown policy name.
+    TypeError
+        If an element of the sequence is not an augmentation (a callable with
+        ``domain`` ``"waveform"`` or ``"spectrogram"``).
+
+    Examples
+    --------
+    >>> from skaudio.augment import Gain, TimeMasking, make_policy
+    >>> [type(aug.augmentation).__name__ for aug in make_policy("waveform")]
+    ['Gain', 'NoiseInjection', 'Fade', 'TimeShift', 'TimeMask']
+    >>> make_policy([Gain(6.0), TimeMasking()]), make_policy(None)
+    ([Gain(max_db=6.0), TimeMasking(max_fraction=0.2)], [])
+    """
     if augmentations is None:
         return []
     if isinstance(augmentations, str):
@@ -76,7 +119,29 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
 def split_by_domain(
     policy: Sequence[Augmentation],
 ) -> tuple[list[Augmentation], list[Augmentation]]:
-    """Waveform augmentations (run before the frontend) and spectrogram ones (after)."""
+    """Waveform augmentations (run before the frontend) and spectrogram ones (after).
+
+    Parameters
+    ----------
+    policy : sequence of Augmentation
+        Augmentations of both domains, e.g. from :func:`make_policy`.
+
+    Returns
+    -------
+    waveform : list of Augmentation
+        The augmentations whose ``domain`` is ``"waveform"``, in their original order:
+        applied to ``(batch, n_samples)`` waveforms, before the log-mel frontend.
+    spectrogram : list of Augmentation
+        The augmentations whose ``domain`` is ``"spectrogram"``, in their original
+        order: applied to ``(batch, n_mels, n_frames)`` log-mels, after the frontend.
+
+    Examples
+    --------
+    >>> from skaudio.augment import make_policy, split_by_domain
+    >>> waveform, spectrogram = split_by_domain(make_policy("waveform+spectrogram"))
+    >>> len(waveform), len(spectrogram), spectrogram[0]
+    (5, 5, RandomApply(augmentation=AmplitudeScaling(max_db=10.0), p=0.8))
+    """
     return (
         [a for a in policy if a.domain == "waveform"],
         [a for a in policy if a.domain == "spectrogram"],

@@ -40,7 +40,31 @@ class _SpectrogramAugmentation(Augmentation):
 
 @dataclass
 class CheckerboardNoise(_SpectrogramAugmentation):
-    """Turn off alternate squares of a checkerboard of bins; square side from ``spacings``."""
+    """Turn off alternate squares of a checkerboard of bins; square side from ``spacings``.
+
+    Each clip draws a square side from ``spacings`` and sets every other square of
+    the time-frequency checkerboard to the clip's minimum (its floor). A spectrogram
+    view after Verma & Smith (2020); the ``"spectrogram"`` policy applies it inside
+    a ``OneOf`` with :class:`BandStop`, :class:`KeepAboveThreshold` and
+    :class:`AdditiveNoise` (with probability 0.5). Call it as ``aug(x, generator)``
+    with a log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)`` in dB; the
+    output has the same shape.
+
+    Parameters
+    ----------
+    spacings : tuple of int, default=(2, 3, 4)
+        Candidate square sides, in bins (mel bands and frames), drawn uniformly.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import CheckerboardNoise
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = CheckerboardNoise(spacings=(2,))(x, torch.Generator().manual_seed(0))
+    >>> floor = x.amin(dim=(1, 2), keepdim=True)
+    >>> out.shape, (out == floor).float().mean().item()  # half of the bins are off
+    (torch.Size([2, 16, 20]), 0.5)
+    """
 
     spacings: tuple[int, ...] = (2, 3, 4)
 
@@ -57,7 +81,21 @@ class CheckerboardNoise(_SpectrogramAugmentation):
 
 @dataclass
 class TimeReversal(_SpectrogramAugmentation):
-    """Play the spectrogram backwards."""
+    """Play the spectrogram backwards.
+
+    Reverses the frame axis of every clip; deterministic (``generator`` is not used).
+    Not in any named policy. Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeReversal
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = TimeReversal()(x, torch.Generator().manual_seed(0))
+    >>> out.shape, torch.equal(out[:, :, 0], x[:, :, -1])
+    (torch.Size([2, 16, 20]), True)
+    """
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x.flip(-1)
@@ -65,7 +103,21 @@ class TimeReversal(_SpectrogramAugmentation):
 
 @dataclass
 class FrequencyFlip(_SpectrogramAugmentation):
-    """Mirror the spectrogram along frequency (low bands become high)."""
+    """Mirror the spectrogram along frequency (low bands become high).
+
+    Reverses the mel axis of every clip; deterministic (``generator`` is not used).
+    Not in any named policy. Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import FrequencyFlip
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = FrequencyFlip()(x, torch.Generator().manual_seed(0))
+    >>> out.shape, torch.equal(out[:, 0], x[:, -1])
+    (torch.Size([2, 16, 20]), True)
+    """
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x.flip(-2)
@@ -73,7 +125,28 @@ class FrequencyFlip(_SpectrogramAugmentation):
 
 @dataclass
 class AmplitudeScaling(_SpectrogramAugmentation):
-    """Add a random level in ``[-max_db, max_db]`` to the whole clip."""
+    """Add a random level in ``[-max_db, max_db]`` to the whole clip.
+
+    The spectrogram counterpart of a gain: one offset in dB, drawn uniformly for each
+    clip, is added to all its bins. A spectrogram view after Verma & Smith (2020); the
+    ``"spectrogram"`` policy applies ``AmplitudeScaling(10.0)`` with probability 0.8.
+    Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    max_db : float, default=10.0
+        Largest level change either way, in decibels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import AmplitudeScaling
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = AmplitudeScaling(max_db=6.0)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, [round(float(d), 3) for d in (out - x).mean(dim=(1, 2))]
+    (torch.Size([2, 16, 20]), [-0.045, 3.219])
+    """
 
     max_db: float = 10.0
 
@@ -84,7 +157,31 @@ class AmplitudeScaling(_SpectrogramAugmentation):
 
 @dataclass
 class BandStop(_SpectrogramAugmentation):
-    """Turn off a random band of up to ``max_fraction`` of the mel bands, at all times."""
+    """Turn off a random band of up to ``max_fraction`` of the mel bands, at all times.
+
+    For every clip, a band of contiguous mel bands (width uniform in
+    ``[0, max_fraction * n_mels]``, random position) is set to the clip's minimum (its
+    floor) in every frame. A spectrogram view after Verma & Smith (2020); the
+    ``"spectrogram"`` policy applies it inside a ``OneOf`` with
+    :class:`CheckerboardNoise`, :class:`KeepAboveThreshold` and :class:`AdditiveNoise`
+    (with probability 0.5). Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.25
+        Widest band, as a share of the mel bands.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import BandStop
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = BandStop(max_fraction=0.25)(x, torch.Generator().manual_seed(0))
+    >>> off = (out == x.amin(dim=(1, 2), keepdim=True)).all(dim=2)
+    >>> out.shape, off.sum(dim=1).tolist()  # bands turned off per clip, at most 4
+    (torch.Size([2, 16, 20]), [1, 3])
+    """
 
     max_fraction: float = 0.25
 
@@ -95,7 +192,25 @@ class BandStop(_SpectrogramAugmentation):
 
 @dataclass
 class KeepPeaks(_SpectrogramAugmentation):
-    """Keep only the spectral peaks (local maxima along frequency) of every frame."""
+    """Keep only the spectral peaks (local maxima along frequency) of every frame.
+
+    Every bin that is not a local maximum along the mel axis is set to the clip's
+    minimum (its floor); deterministic (``generator`` is not used). Not in any named
+    policy. Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import KeepPeaks
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = KeepPeaks()(x, torch.Generator().manual_seed(0))
+    >>> kept = out != x.amin(dim=(1, 2), keepdim=True)
+    >>> out.shape, torch.equal(out.amax(dim=1), x.amax(dim=1))  # every frame keeps its maximum
+    (torch.Size([2, 16, 20]), True)
+    >>> round(kept.float().mean().item(), 3)  # share of bins kept
+    0.359
+    """
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         padded = F.pad(x, (0, 0, 1, 1), value=float("-inf"))
@@ -105,7 +220,31 @@ class KeepPeaks(_SpectrogramAugmentation):
 
 @dataclass
 class KeepAboveThreshold(_SpectrogramAugmentation):
-    """Keep only the bins within a random ``[min_db, max_db]`` of the clip's maximum."""
+    """Keep only the bins within a random ``[min_db, max_db]`` of the clip's maximum.
+
+    For every clip a depth is drawn uniformly in ``[min_db, max_db]``; bins further
+    than that below the clip's maximum are set to the clip's minimum (its floor). A
+    spectrogram view after Verma & Smith (2020); the ``"spectrogram"`` policy applies
+    it inside a ``OneOf`` with :class:`CheckerboardNoise`, :class:`BandStop` and
+    :class:`AdditiveNoise` (with probability 0.5). Call it as ``aug(x, generator)``
+    with a log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)`` in dB; the
+    output has the same shape.
+
+    Parameters
+    ----------
+    min_db, max_db : float, default=20.0, 60.0
+        Range of the depth kept below the maximum, in decibels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import KeepAboveThreshold
+    >>> x = 20 * torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = KeepAboveThreshold(min_db=20.0, max_db=60.0)(x, torch.Generator().manual_seed(0))
+    >>> kept = out != x.amin(dim=(1, 2), keepdim=True)
+    >>> out.shape, [round(float(k), 3) for k in kept.float().mean(dim=(1, 2))]  # share kept
+    (torch.Size([2, 16, 20]), [0.062, 0.097])
+    """
 
     min_db: float = 20.0
     max_db: float = 60.0
@@ -118,7 +257,29 @@ class KeepAboveThreshold(_SpectrogramAugmentation):
 
 @dataclass
 class AdditiveNoise(_SpectrogramAugmentation):
-    """Add Gaussian noise with a random standard deviation of up to ``max_std_db`` dB."""
+    """Add Gaussian noise with a random standard deviation of up to ``max_std_db`` dB.
+
+    The standard deviation is drawn uniformly in ``[0, max_std_db]`` for every clip
+    and the noise is added to the dB values, bin by bin. A spectrogram view after
+    Verma & Smith (2020); the ``"spectrogram"`` policy applies it inside a ``OneOf``
+    with :class:`CheckerboardNoise`, :class:`BandStop` and :class:`KeepAboveThreshold`
+    (with probability 0.5). Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    max_std_db : float, default=5.0
+        Largest standard deviation of the noise, in decibels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import AdditiveNoise
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = AdditiveNoise(max_std_db=5.0)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, [round(float(s), 3) for s in (out - x).std(dim=(1, 2))]
+    (torch.Size([2, 16, 20]), [2.305, 4.236])
+    """
 
     max_std_db: float = 5.0
 
@@ -132,7 +293,25 @@ class SpectralEnvelope(_SpectrogramAugmentation):
     """Replace each frame by its envelope: peaks removed by smoothing along frequency.
 
     A moving average over ``width`` mel bands (odd) keeps the coarse spectral shape and
-    drops the harmonic detail.
+    drops the harmonic detail; the edges are padded by repeating the outer bands.
+    Deterministic (``generator`` is not used). Not in any named policy. Call it as
+    ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    width : int, default=9
+        Length of the moving average, in mel bands; odd, so that the output keeps
+        ``n_mels`` bands.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import SpectralEnvelope
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = SpectralEnvelope(width=5)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, bool(out.std(dim=1).mean() < x.std(dim=1).mean())
+    (torch.Size([2, 16, 20]), True)
     """
 
     width: int = 9
@@ -150,7 +329,30 @@ class SpectralEnvelope(_SpectrogramAugmentation):
 
 @dataclass
 class TimeMasking(_SpectrogramAugmentation):
-    """SpecAugment time mask: turn off a random span of up to ``max_fraction`` of frames."""
+    """SpecAugment time mask: turn off a random span of up to ``max_fraction`` of frames.
+
+    For every clip, a span of contiguous frames (length uniform in
+    ``[0, max_fraction * n_frames]``, random position) is set to the clip's minimum
+    (its floor) in every mel band. The time mask of SpecAugment (Park et al. 2019); the
+    ``"spectrogram"`` policy applies ``TimeMasking(0.2)`` with probability 0.5.
+    Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.2
+        Longest span, as a share of the frames.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeMasking
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = TimeMasking(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
+    >>> off = (out == x.amin(dim=(1, 2), keepdim=True)).all(dim=1)
+    >>> out.shape, off.sum(dim=1).tolist()  # frames turned off per clip, at most 4
+    (torch.Size([2, 16, 20]), [1, 3])
+    """
 
     max_fraction: float = 0.2
 
@@ -161,7 +363,30 @@ class TimeMasking(_SpectrogramAugmentation):
 
 @dataclass
 class FrequencyMasking(BandStop):
-    """SpecAugment frequency mask: Verma & Smith's band-stop under SpecAugment's name."""
+    """SpecAugment frequency mask: Verma & Smith's band-stop under SpecAugment's name.
+
+    Exactly :class:`BandStop` with a narrower default band: a random band of up to
+    ``max_fraction`` of the mel bands is set to the clip's minimum (its floor) in
+    every frame. The frequency mask of SpecAugment (Park et al. 2019); the
+    ``"spectrogram"`` policy applies ``FrequencyMasking(0.2)`` with probability 0.5.
+    Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.2
+        Widest band, as a share of the mel bands.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import FrequencyMasking
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = FrequencyMasking(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
+    >>> off = (out == x.amin(dim=(1, 2), keepdim=True)).all(dim=2)
+    >>> out.shape, off.sum(dim=1).tolist()  # bands turned off per clip, at most 3
+    (torch.Size([2, 16, 20]), [1, 2])
+    """
 
     max_fraction: float = 0.2
 
@@ -170,8 +395,25 @@ class FrequencyMasking(BandStop):
 class RandomResizedCrop(_SpectrogramAugmentation):
     """Crop a random time-frequency region and stretch it back to full size.
 
-    The crop keeps a share ``[min_scale, 1]`` of each axis (drawn independently);
-    resizing is bilinear.
+    The crop keeps a share ``[min_scale, 1]`` of each axis (drawn independently for
+    each axis and each clip) at a random position; resizing is bilinear. The
+    ``"spectrogram"`` policy applies ``RandomResizedCrop(0.6)`` with probability 0.5.
+    Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    min_scale : float, default=0.6
+        Smallest share of the frames, and of the mel bands, that the crop keeps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import RandomResizedCrop
+    >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = RandomResizedCrop(min_scale=0.6)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, out.dtype, torch.allclose(out, x)
+    (torch.Size([2, 16, 20]), torch.float32, False)
     """
 
     min_scale: float = 0.6

@@ -26,7 +26,29 @@ __all__ = [
 
 @dataclass
 class Gain(Augmentation):
-    """Scale each clip by a random gain in ``[-max_db, max_db]`` decibels."""
+    """Scale each clip by a random gain in ``[-max_db, max_db]`` decibels.
+
+    Each clip gets its own gain, drawn uniformly in dB: its level changes, its shape
+    does not. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the
+    ``"waveform"`` policy (and those built on it) applies ``Gain(10.0)`` with
+    probability 0.8. Call it as ``aug(x, generator)`` with ``x`` of shape
+    ``(batch, n_samples)``; the output has the same shape.
+
+    Parameters
+    ----------
+    max_db : float, default=10.0
+        Largest amplification or attenuation, in decibels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Gain
+    >>> x = torch.randn(4, 800, generator=torch.Generator().manual_seed(0))
+    >>> out = Gain(max_db=6.0)(x, torch.Generator().manual_seed(0))
+    >>> gain_db = 20 * torch.log10(out.norm(dim=1) / x.norm(dim=1))
+    >>> out.shape, [round(float(g), 3) for g in gain_db]  # one gain per clip, within 6 dB
+    (torch.Size([4, 800]), [-0.045, 3.219, -4.938, -4.416])
+    """
 
     max_db: float = 10.0
 
@@ -39,7 +61,28 @@ class Gain(Augmentation):
 class Fade(Augmentation):
     """Fade in and out over random lengths of up to ``max_fraction`` of the clip each.
 
-    ``shape`` is ``"linear"``, ``"logarithmic"`` or ``"exponential"``.
+    The fade-in and fade-out lengths are drawn uniformly and independently for every
+    clip; the gain ramps from 0 at the clip's ends to 1 along the chosen curve. A CLAR
+    waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"waveform"`` policy
+    (and those built on it) applies ``Fade(0.5)`` with probability 0.5. Call it as
+    ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``; the output has
+    the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.5
+        Longest fade-in, and longest fade-out, as a share of the clip length.
+    shape : {"linear", "logarithmic", "exponential"}, default="linear"
+        Curve of the fades. Another value raises ``ValueError`` when called.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Fade
+    >>> x = torch.ones(4, 800)
+    >>> out = Fade(max_fraction=0.25, shape="logarithmic")(x, torch.Generator().manual_seed(0))
+    >>> out.shape, out[:, [0, -1]].abs().max().item(), bool((out <= x).all())
+    (torch.Size([4, 800]), 0.0, True)
     """
 
     max_fraction: float = 0.5
@@ -87,7 +130,30 @@ def coloured_noise(
 class NoiseInjection(Augmentation):
     """Add white, pink or brown noise at a random SNR in ``[min_snr_db, max_snr_db]``.
 
-    ``colour`` is ``"white"``, ``"pink"``, ``"brown"``, or ``"random"`` (one per call).
+    The signal-to-noise ratio is drawn uniformly for every clip and set relative to the
+    clip's RMS. Pink and brown noise have power falling as ``1/f`` and ``1/f**2``. A
+    CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"waveform"``
+    policy (and those built on it) applies ``NoiseInjection(5.0, 30.0)`` with
+    probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    ``(batch, n_samples)``; the output has the same shape.
+
+    Parameters
+    ----------
+    min_snr_db, max_snr_db : float, default=5.0, 30.0
+        Range of the signal-to-noise ratio, in decibels.
+    colour : {"white", "pink", "brown", "random"}, default="random"
+        Colour of the noise; ``"random"`` draws one colour per call (shared by the
+        whole batch).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import NoiseInjection
+    >>> x = torch.randn(4, 800, generator=torch.Generator().manual_seed(0))
+    >>> out = NoiseInjection(10.0, 20.0, colour="white")(x, torch.Generator().manual_seed(0))
+    >>> snr_db = 10 * torch.log10(x.square().mean(dim=1) / (out - x).square().mean(dim=1))
+    >>> out.shape, [round(float(s), 3) for s in snr_db]
+    (torch.Size([4, 800]), [12.893, 12.936, 13.995, 10.765])
     """
 
     min_snr_db: float = 5.0
@@ -110,7 +176,28 @@ class NoiseInjection(Augmentation):
 class TimeMask(Augmentation):
     """Replace a random span of up to ``max_fraction`` of the clip by silence or noise.
 
-    ``fill`` is ``"constant"`` (zeros) or ``"noise"`` (white noise at the clip's RMS).
+    The span's length (uniform in ``[0, max_fraction * n_samples]``) and position are
+    drawn for every clip. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021);
+    the ``"waveform"`` policy (and those built on it) applies ``TimeMask(0.125)``
+    with probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    ``(batch, n_samples)``; the output has the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.125
+        Longest span, as a share of the clip length.
+    fill : {"constant", "noise"}, default="constant"
+        ``"constant"`` fills the span with zeros, ``"noise"`` with white noise at the
+        clip's RMS.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeMask
+    >>> x = torch.ones(4, 800)
+    >>> out = TimeMask(max_fraction=0.25)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, (out == 0).sum(dim=1).tolist()  # masked samples per clip, at most 200
+    (torch.Size([4, 800]), [99, 153, 17, 26])
     """
 
     max_fraction: float = 0.125
@@ -128,7 +215,30 @@ class TimeMask(Augmentation):
 
 @dataclass
 class TimeShift(Augmentation):
-    """Roll each clip in time by a random amount of up to ``max_fraction`` of its length."""
+    """Roll each clip in time by a random amount of up to ``max_fraction`` of its length.
+
+    The shift is drawn uniformly in ``[-max_fraction, max_fraction]`` times the clip
+    length for every clip, and is circular: what leaves one end comes back at the
+    other. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the
+    ``"waveform"`` policy (and those built on it) applies ``TimeShift(0.5)`` with
+    probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    ``(batch, n_samples)``; the output has the same shape.
+
+    Parameters
+    ----------
+    max_fraction : float, default=0.5
+        Largest shift, either way, as a share of the clip length.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeShift
+    >>> x = torch.randn(4, 800, generator=torch.Generator().manual_seed(0))
+    >>> out = TimeShift(max_fraction=0.5)(x, torch.Generator().manual_seed(0))
+    >>> same_samples = torch.equal(out.sort(dim=1).values, x.sort(dim=1).values)
+    >>> out.shape, same_samples, torch.equal(out, x)
+    (torch.Size([4, 800]), True, False)
+    """
 
     max_fraction: float = 0.5
 
@@ -198,9 +308,31 @@ def _vocoder_fft_size(n_samples: int, n_fft: int) -> int:
 class TimeStretch(Augmentation):
     """Change speed by a random rate in ``[min_rate, max_rate]`` keeping the pitch.
 
-    Phase vocoder, batched over clips; the output is cropped or padded to the input
-    length. ``n_fft`` sets the analysis window. Clips shorter than
-    ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged.
+    A phase vocoder, batched over clips, with a rate drawn uniformly for every clip
+    (above 1 is faster). The result is cropped around its centre when longer than the
+    input, or padded with zeros at the end when shorter, so the output keeps the input
+    length. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged. A
+    CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"clar"`` policy
+    applies ``TimeStretch(0.8, 1.25)`` with probability 0.5. Call it as
+    ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``; the output has
+    the same shape.
+
+    Parameters
+    ----------
+    min_rate, max_rate : float, default=0.5, 1.5
+        Range of the speed-up factor.
+    n_fft : int, default=512
+        Analysis window of the phase vocoder, in samples (the largest power of two
+        within the clip if the clip is shorter).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeStretch
+    >>> x = torch.sin(2 * torch.pi * 440.0 * torch.arange(1600) / 8000).repeat(2, 1)
+    >>> out = TimeStretch(0.8, 1.25, n_fft=256)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, bool(torch.isfinite(out).all()), torch.allclose(out, x)
+    (torch.Size([2, 1600]), True, False)
     """
 
     min_rate: float = 0.5
@@ -226,10 +358,31 @@ class PitchShift(Augmentation):
     """Shift the pitch by a random number of semitones in ``[-max_semitones, max_semitones]``.
 
     A phase-vocoder time stretch by the pitch ratio followed by linear-interpolation
-    resampling back to the original duration, batched over clips. Linear
-    interpolation does not low-pass before decimating: upward shifts alias a little,
-    which is harmless for augmentation. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64)
-    are returned unchanged.
+    resampling back to the original duration, batched over clips, with a shift drawn
+    uniformly for every clip; the duration is kept. Linear interpolation does not
+    low-pass before decimating: upward shifts alias a little, which is harmless for
+    augmentation. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64) are returned
+    unchanged. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the
+    ``"clar"`` policy applies ``PitchShift(4.0)`` with probability 0.5. Call it as
+    ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``; the output has
+    the same shape.
+
+    Parameters
+    ----------
+    max_semitones : float, default=15.0
+        Largest shift up or down, in semitones.
+    n_fft : int, default=512
+        Analysis window of the phase vocoder, in samples (the largest power of two
+        within the clip if the clip is shorter).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import PitchShift
+    >>> x = torch.sin(2 * torch.pi * 440.0 * torch.arange(1600) / 8000).repeat(2, 1)
+    >>> out = PitchShift(max_semitones=4.0, n_fft=256)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, bool(torch.isfinite(out).all()), torch.allclose(out, x)
+    (torch.Size([2, 1600]), True, False)
     """
 
     max_semitones: float = 15.0

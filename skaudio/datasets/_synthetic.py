@@ -32,8 +32,11 @@ def make_tones(
     Parameters
     ----------
     n_clips : int, default=200
+        Number of clips; the classes take turns, so they are balanced.
     n_classes : int, default=4
+        Number of pitch bands (classes).
     sample_rate : int, default=16000
+        Sample rate of the clips, in Hz.
     duration : (float, float), default=(0.5, 1.0)
         Range of clip lengths in seconds.
     fmin, fmax : float, default=150.0, 600.0
@@ -41,10 +44,12 @@ def make_tones(
     noise_level : float, default=0.1
         Standard deviation of the white noise relative to the tone's peak.
     random_state : int, RandomState instance or None, default=None
+        Seeds every random choice; pass an int for reproducible clips.
 
     Returns
     -------
     X : list of ndarray of shape (n_samples_i,), dtype float32
+        The clips, of random lengths within ``duration``.
     y : ndarray of shape (n_clips,), dtype int64
         Pitch band of each clip, balanced over classes.
 
