@@ -30,6 +30,25 @@ def load_task(name: str, n_splits: int | None = None):
     return X, y, groups, sample_rate, n_splits or default_splits
 
 
+def load_folder(folder: Path, sample_rate: int, n_splits: int | None = None):
+    """(waveforms, labels, groups, sample_rate, n_splits) of a user's folder.
+
+    ``folder/metadata.csv`` has columns ``filename`` (relative to ``folder``), ``label``
+    and ``group``; files are resampled to ``sample_rate``. Default: 5 folds (fewer if
+    there are fewer groups).
+    """
+    folder = Path(folder)
+    with open(folder / "metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    missing = {"filename", "label", "group"} - set(rows[0] if rows else ())
+    if missing:
+        raise ValueError(f"{folder / 'metadata.csv'} lacks the columns {sorted(missing)}")
+    waves = check_audio([folder / r["filename"] for r in rows], sample_rate=sample_rate)
+    labels = np.array([r["label"] for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    return waves, labels, groups, sample_rate, n_splits or min(5, len(np.unique(groups)))
+
+
 def _load(name: str):
     if name == "digits":
         d = load_spoken_digits()

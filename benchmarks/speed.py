@@ -1,8 +1,18 @@
-"""Speed of the foundation: log-mel frontend vs librosa, COLA pretraining and embedding.
+"""Speed and cost of every embedder: pretraining, embedding, memory, and our loop's overhead.
 
-Prints clips per second on this machine. Usage::
+Prints, on this machine (spoken digits, 0.5 s segments):
+
+- the log-mel frontend: torch module vs librosa, clips/s;
+- per embedder: pretraining clips/s through skorch, the same model, criterion, data
+  and batch size trained by a bare PyTorch loop, and their ratio (the overhead of our
+  training loop; 1.0 means none); the share of the bare loop's time spent waiting for
+  the next batch (input-bound if large); ``transform`` clips/s at the embedder's batch
+  size and the peak resident memory of the process during ``transform``.
+
+Usage::
 
     python benchmarks/speed.py [--clips 1000] [--epochs 3] [--device auto]
+        [--rows cola simclr cpc tokens]
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import time
 import librosa
 import numpy as np
 import torch
-from _timing import steady_epoch_seconds, transform_rate
+from _timing import peak_rss_mb, reset_peak_rss, steady_epoch_seconds, transform_rate
+from torch.utils.data import DataLoader
 
-from skaudio import COLAEmbedder
+from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
+from skaudio._torch_utils import seeded
 from skaudio.datasets import load_spoken_digits
 from skaudio.features import LogMelSpectrogram
 
@@ -50,12 +62,87 @@ def frontend_speed(waves: np.ndarray, sr: int, device: str) -> tuple[float, floa
     return torch_rate, librosa_rate
 
 
+def make_rows(sr: int, batch_size: int, epochs: int, device: str) -> dict:
+    common = dict(sample_rate=sr, max_epochs=epochs, device=device, random_state=0)
+    return {
+        "cola": COLAEmbedder(**common, segment_seconds=0.5, batch_size=batch_size),
+        "cola-multi": COLAEmbedder(
+            **common,
+            segment_seconds=0.5,
+            batch_size=batch_size,
+            frame_weight=1.0,
+            pitch_weight=1.0,
+        ),
+        "simclr": ContrastiveAudioEmbedder(**common, segment_seconds=0.5, batch_size=batch_size),
+        "cpc": CPCEmbedder(
+            **common,
+            window_seconds=0.32,
+            encoder_width=128,
+            z_dim=256,
+            c_dim=256,
+            batch_size=64,
+        ),
+        "tokens": TokenTransformerEmbedder(
+            **common, n_tokens=64, autoencoder_width=256, batch_size=256
+        ),
+    }
+
+
+def bare_loop(embedder, waveforms: list, epochs: int) -> tuple[float, float]:
+    """Steady epoch seconds of the embedder's model trained by a plain PyTorch loop,
+    and the share of that time spent waiting for batches.
+
+    Same model, criterion, dataset, batch size, optimiser and device as ``fit``; the loop
+    does what any training loop does (forward, loss, backward, step, read the loss) and
+    nothing else.
+    """
+    device = embedder.device_
+    with seeded(0, device):
+        model = embedder._build_model().to(device)
+        criterion = embedder._build_criterion()
+    dataset = embedder._training_dataset(waveforms, None, np.random.default_rng(0))
+    loader = DataLoader(dataset, batch_size=embedder.batch_size, shuffle=True)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=embedder.lr, weight_decay=embedder.weight_decay
+    )
+    model.train()
+    durations, waits = [], []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        waited = 0.0
+        batches = iter(loader)
+        while True:
+            fetch = time.perf_counter()
+            try:
+                X, y = next(batches)
+            except StopIteration:
+                break
+            waited += time.perf_counter() - fetch
+            X = {k: v.to(device) for k, v in X.items()} if isinstance(X, dict) else X.to(device)
+            y_pred = model(**X) if isinstance(X, dict) else model(X)
+            loss = criterion(y_pred, y.to(device))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            loss.item()
+        durations.append(time.perf_counter() - start)
+        waits.append(waited)
+    steady = slice(1, None) if epochs > 1 else slice(None)
+    return float(np.median(durations[steady])), float(
+        np.sum(waits[steady]) / np.sum(durations[steady])
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--rows", nargs="+", default=["cola", "cola-multi", "simclr", "cpc", "tokens"]
+    )
+    parser.add_argument("--skip-frontend", action="store_true")
     args = parser.parse_args()
 
     digits = load_spoken_digits()
@@ -63,35 +150,51 @@ def main() -> None:
     clips = digits.data[: args.clips]
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
+    gpu = f", {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
     print(
-        f"machine: {platform.processor() or platform.machine()}, device={device}, "
-        f"torch {torch.__version__}, threads={torch.get_num_threads()}"
+        f"machine: {platform.processor() or platform.machine()}, device={device}{gpu}, "
+        f"torch {torch.__version__}, threads={torch.get_num_threads()}; "
+        f"{len(clips)} spoken digits at {sr} Hz, {args.epochs} epochs (first left out)",
+        flush=True,
     )
 
-    one_second = np.stack([librosa.util.fix_length(w, size=sr) for w in clips])
-    torch_rate, librosa_rate = frontend_speed(one_second, sr, device)
-    print(
-        f"log-mel frontend, 1 s clips at {sr} Hz: torch {torch_rate:.0f} clips/s, "
-        f"librosa {librosa_rate:.0f} clips/s ({torch_rate / librosa_rate:.1f}x)"
-    )
-
-    for segment in (0.5, 1.0):
-        embedder = COLAEmbedder(
-            sample_rate=sr,
-            segment_seconds=segment,
-            batch_size=args.batch_size,
-            max_epochs=args.epochs,
-            device=device,
-            random_state=0,
-        ).fit(clips)
-        durations = embedder.history_[:, "dur"]
-        embed_rate = transform_rate(embedder, clips)
-        train_rate = len(clips) / steady_epoch_seconds(embedder.history_)
+    if not args.skip_frontend:
+        one_second = np.stack([librosa.util.fix_length(w, size=sr) for w in clips])
+        torch_rate, librosa_rate = frontend_speed(one_second, sr, device)
         print(
-            f"COLA, {segment} s segments, batch {args.batch_size}: pretraining "
-            f"{train_rate:.0f} clips/s (2 segments per clip; epoch "
-            f"times {', '.join(f'{d:.1f}' for d in durations)} s), "
-            f"transform {embed_rate:.0f} clips/s"
+            f"log-mel frontend, 1 s clips: torch {torch_rate:.0f} clips/s, "
+            f"librosa {librosa_rate:.0f} clips/s ({torch_rate / librosa_rate:.1f}x)",
+            flush=True,
+        )
+
+    rows = make_rows(sr, args.batch_size, args.epochs, device)
+    print(
+        "| embedder | pretrain clips/s (skaudio) | bare PyTorch loop clips/s | ratio | "
+        "waiting for data | transform clips/s | peak RSS in transform |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        flush=True,
+    )
+    for name in args.rows:
+        embedder = rows[name].fit(clips)
+        ours = len(clips) / steady_epoch_seconds(embedder.history_)
+        if name == "tokens":  # three stages (autoencoder, k-means, transformer): no single loop
+            bare, ratio, waiting = "-", "-", "-"
+        else:
+            seconds, wait_share = bare_loop(embedder, list(clips), args.epochs)
+            bare_rate = len(clips) / seconds
+            bare, ratio, waiting = (
+                f"{bare_rate:.0f}",
+                f"{ours / bare_rate:.2f}",
+                f"{wait_share:.0%}",
+            )
+        reset_peak_rss()
+        before = peak_rss_mb()
+        rate = transform_rate(embedder, clips)
+        peak = peak_rss_mb()
+        print(
+            f"| {name} | {ours:.0f} | {bare} | {ratio} | {waiting} | {rate:.0f} | "
+            f"{peak:.0f} MiB (+{peak - before:.0f}) |",
+            flush=True,
         )
 
 

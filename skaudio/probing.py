@@ -61,6 +61,10 @@ class ProbeResult:
         Time taken to fit (pretrain) the embedder on each training fold, in seconds.
     embedders : list of estimator, default=[]
         The embedder fitted on each training fold.
+    predictions : ndarray of shape (n_clips,) or None, default=None
+        The probe's prediction for every clip, made by the fold that tested it (clips
+        in no test fold keep ``y``'s first class and are not scored); for confusion
+        matrices.
 
     Attributes
     ----------
@@ -83,6 +87,7 @@ class ProbeResult:
     scores: np.ndarray
     fit_seconds: list[float] = field(default_factory=list)
     embedders: list = field(default_factory=list)
+    predictions: np.ndarray | None = None
 
     @property
     def mean(self) -> float:
@@ -145,7 +150,8 @@ def cross_validate_probe(
     Returns
     -------
     result : ProbeResult
-        Test accuracy per fold, pretraining seconds per fold, fitted embedders.
+        Test accuracy per fold, pretraining seconds per fold, fitted embedders, and
+        the held-out prediction of every clip.
 
     Examples
     --------
@@ -164,7 +170,7 @@ def cross_validate_probe(
     """
     rng = check_random_state(random_state)
     y = np.asarray(y)
-    result = ProbeResult(scores=np.empty(0))
+    result = ProbeResult(scores=np.empty(0), predictions=np.full_like(y, y[0]))
     scores = []
     for train, test in cv.split(X, y, groups):
         labelled = train
@@ -188,6 +194,7 @@ def cross_validate_probe(
         result.fit_seconds.append(time.perf_counter() - start)
         result.embedders.append(fold_embedder)
         probe = make_probe().fit(fold_embedder.transform([X[i] for i in labelled]), y[labelled])
-        scores.append(probe.score(fold_embedder.transform([X[i] for i in test]), y[test]))
+        result.predictions[test] = probe.predict(fold_embedder.transform([X[i] for i in test]))
+        scores.append(np.mean(result.predictions[test] == y[test]))
     result.scores = np.array(scores)
     return result

@@ -23,6 +23,10 @@ def test_probe_scores_every_fold_and_keeps_groups_apart(tones):
     assert [e.seen_n_ for e in result.embedders] == [36] * 4
     assert all(e.seen_y_ is None for e in result.embedders)  # no labels to the embedder
     assert str(result).startswith(f"{result.mean:.3f} +- ")
+    # every clip is predicted by the fold that held it out; the fold scores agree
+    assert result.predictions.shape == y.shape and set(result.predictions) <= set(y)
+    for score, (_, test) in zip(result.scores, GroupKFold(4).split(X, y, groups), strict=True):
+        assert score == np.mean(result.predictions[test] == y[test])
 
 
 def test_label_fraction_and_labels_to_embedder(tones):
