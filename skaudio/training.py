@@ -23,10 +23,60 @@ class SelfSupervisedNet(NeuralNet):
 
     The criterion may define ``metric_names`` and ``metrics(y_pred)`` (for example the
     pretext-task accuracy); each metric is recorded per batch as ``train_<name>`` and
-    averaged per epoch by the callbacks of :func:`training_callbacks`.
+    averaged per epoch by the callbacks of :func:`training_callbacks`. The
+    estimators of skaudio train their pretraining models with it, on the datasets of
+    this module.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        The pretraining model, e.g. :class:`skaudio.models.COLAModel`; skorch passes
+        the dict of inputs of each batch to its ``forward`` as keyword arguments.
+    criterion : torch.nn.Module class or instance
+        The loss, e.g. one of the criteria of :mod:`skaudio.losses`.
+    **kwargs
+        Other parameters of :class:`skorch.NeuralNet`, such as ``optimizer``,
+        ``lr``, ``max_epochs``, ``batch_size``, ``train_split`` and ``callbacks``.
+
+    See Also
+    --------
+    training_callbacks : The callbacks that average the metrics per epoch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import BilinearSimilarity
+    >>> from skaudio.losses import ContrastiveCrossEntropy
+    >>> from skaudio.training import SelfSupervisedNet, training_callbacks
+    >>> _ = torch.manual_seed(0)
+    >>> anchors = torch.randn(8, 4)
+    >>> X = {"anchors": anchors, "positives": anchors + 0.1 * torch.randn(8, 4)}
+    >>> net = SelfSupervisedNet(
+    ...     BilinearSimilarity, ContrastiveCrossEntropy, module__dim=4, max_epochs=2,
+    ...     batch_size=8, train_split=None, verbose=0,
+    ...     callbacks=training_callbacks(ContrastiveCrossEntropy.metric_names, verbose=0))
+    >>> len(net.fit(X, None).history), "train_pretext_acc" in net.history[-1]
+    (2, True)
     """
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Loss of a batch; in training, also records the criterion's batch metrics.
+
+        Parameters
+        ----------
+        y_pred : object
+            Output of the module's ``forward``.
+        y_true : torch.Tensor
+            Targets of the batch (most criteria of :mod:`skaudio.losses` ignore them).
+        X : object, default=None
+            Inputs of the batch.
+        training : bool, default=False
+            Whether the batch is a training batch; only then are the metrics recorded.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape ()
+        """
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
         metrics = getattr(self.criterion_, "metrics", None)
         if training and metrics is not None:
@@ -36,7 +86,31 @@ class SelfSupervisedNet(NeuralNet):
 
 
 def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
-    """Callbacks of a pretraining run: per-epoch metrics, and a progress bar if verbose."""
+    """Callbacks of a pretraining run: per-epoch metrics, and a progress bar if verbose.
+
+    Parameters
+    ----------
+    metric_names : tuple of str
+        Names of the criterion's batch metrics (its ``metric_names``), recorded by
+        :class:`SelfSupervisedNet` as ``train_<name>``.
+    verbose : int
+        Whether to show a progress bar over the batches of each epoch.
+
+    Returns
+    -------
+    callbacks : list of (str, Callback)
+        Named skorch callbacks: a ``PassthroughScoring`` per metric, averaging it over
+        the epoch under the name ``train_<name>``, then ``("progress", ProgressBar)``
+        if ``verbose``.
+
+    Examples
+    --------
+    >>> from skaudio.training import training_callbacks
+    >>> [name for name, _ in training_callbacks(("pretext_acc",), verbose=0)]
+    ['train_pretext_acc']
+    >>> [name for name, _ in training_callbacks(("pretext_acc",), verbose=1)]
+    ['train_pretext_acc', 'progress']
+    """
     callbacks: list = [
         (f"train_{name}", PassthroughScoring(name=f"train_{name}", on_train=True))
         for name in metric_names
@@ -49,7 +123,12 @@ def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
 class SegmentPairDataset(Dataset):
     """Two random segments of each clip: the positive pairs of COLA and SimCLR.
 
-    Each access draws new offsets, so every epoch sees new pairs.
+    Each access draws new offsets (with :func:`skaudio.segments.random_segment`), so
+    every epoch sees new pairs. Item ``i`` is
+    ``({"anchor": anchor, "positive": positive}, target)``: two arrays of shape
+    ``(segment_length,)``, the inputs of the ``forward`` of
+    :class:`skaudio.models.COLAModel` and :class:`skaudio.models.ContrastiveModel`,
+    and the label of clip ``i``.
 
     Parameters
     ----------
@@ -61,9 +140,16 @@ class SegmentPairDataset(Dataset):
     targets : ndarray of shape (n_clips,) or None, default=None
         Integer label per clip (``-1`` for unlabelled); ``None`` gives ``-1`` for all.
 
-    Returns (per item)
-    ------------------
-    ``({"anchor": (segment_length,), "positive": (segment_length,)}, target)``
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.training import SegmentPairDataset
+    >>> rng = np.random.default_rng(0)
+    >>> waveforms = [rng.standard_normal(n).astype(np.float32) for n in (4000, 1000)]
+    >>> dataset = SegmentPairDataset(waveforms, segment_length=2000, rng=rng)
+    >>> views, target = dataset[1]  # a short clip: zero-padded
+    >>> len(dataset), views["anchor"].shape, views["positive"].dtype, int(target)
+    (2, (2000,), dtype('float32'), -1)
     """
 
     def __init__(
@@ -93,7 +179,10 @@ class WindowDataset(Dataset):
 
     A clip longer than ``window_length`` gives a crop at a uniformly random offset; a
     shorter one is zero-padded at the end, and ``n_valid`` tells the model where the
-    audio stops so that padding is never predicted nor used as a negative.
+    audio stops so that padding is never predicted nor used as a negative. Item ``i``
+    is ``({"window": window, "n_valid": n_valid}, -1)``: an array of shape
+    ``(window_length,)`` and the number of audio samples at its start, the inputs of
+    :meth:`skaudio.models.CPCModel.forward`.
 
     Parameters
     ----------
@@ -103,9 +192,16 @@ class WindowDataset(Dataset):
     rng : numpy.random.Generator
         Source of the offsets.
 
-    Returns (per item)
-    ------------------
-    ``({"window": (window_length,), "n_valid": int}, -1)``
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.training import WindowDataset
+    >>> rng = np.random.default_rng(0)
+    >>> waveforms = [rng.standard_normal(n).astype(np.float32) for n in (4000, 1000)]
+    >>> dataset = WindowDataset(waveforms, window_length=2000, rng=rng)
+    >>> item, _ = dataset[1]  # a short clip: zero-padded at the end
+    >>> len(dataset), item["window"].shape, item["n_valid"]
+    (2, (2000,), 1000)
     """
 
     def __init__(
@@ -138,17 +234,26 @@ class TokenWindowDataset(Dataset):
     A sequence of ``n`` tokens gives ``max(1, n - 1)`` windows (every start that leaves
     at least one token to predict), so one epoch shows the transformer every
     transition of every clip, at every position of its context. Windows running past
-    a sequence's end are padded with ``pad_id``.
+    a sequence's end are padded with ``pad_id``. Item ``i`` is
+    ``({"tokens": window}, -1)``, with ``window`` an int64 array of shape
+    ``(length,)``, the input of :meth:`skaudio.models.TokenTransformerModel.forward`.
 
     Parameters
     ----------
     sequences : list of ndarray of shape (n_tokens_i,), integer
+        Token ids of each clip.
     length : int
+        Window length in tokens: the transformer's context plus the token to predict.
     pad_id : int
+        Token id of the padding (the vocabulary size).
 
-    Returns (per item)
-    ------------------
-    ``({"tokens": (length,) int64}, -1)``
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.training import TokenWindowDataset
+    >>> dataset = TokenWindowDataset([np.arange(4), np.arange(1)], length=3, pad_id=9)
+    >>> [dataset[i][0]["tokens"].tolist() for i in range(len(dataset))]
+    [[0, 1, 2], [1, 2, 3], [2, 3, 9], [0, 9, 9]]
     """
 
     def __init__(self, sequences: list[np.ndarray], length: int, pad_id: int) -> None:

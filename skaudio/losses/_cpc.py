@@ -19,9 +19,30 @@ def cpc_step_weights(n_predict: int, scheme: str = "uniform") -> torch.Tensor:
     ``"uniform"`` weighs every step alike; ``"linear"`` weighs step ``k`` by
     ``n_predict - k + 1`` (the near future counts most).
 
+    Parameters
+    ----------
+    n_predict : int
+        Number of future steps predicted.
+    scheme : {"uniform", "linear"}, default="uniform"
+        How the weight varies with the step.
+
     Returns
     -------
-    weights : Tensor of shape (n_predict,)
+    weights : Tensor of shape (n_predict,), dtype float32
+        Non-negative weights summing to one.
+
+    Raises
+    ------
+    ValueError
+        If ``scheme`` is neither ``"uniform"`` nor ``"linear"``.
+
+    Examples
+    --------
+    >>> from skaudio.losses import cpc_step_weights
+    >>> [round(w, 3) for w in cpc_step_weights(3, "linear").tolist()]
+    [0.5, 0.333, 0.167]
+    >>> [round(w, 3) for w in cpc_step_weights(4).tolist()]
+    [0.25, 0.25, 0.25, 0.25]
     """
     if scheme == "uniform":
         weights = torch.ones(n_predict)
@@ -78,11 +99,23 @@ def cpc_infonce(
     step_weights: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """InfoNCE of CPC (van den Oord et al., 2018) over every prediction step.
+    r"""InfoNCE of contrastive predictive coding over every prediction step.
 
-    ``predictions[k - 1, b, t]`` (``W_k c_t`` of clip ``b``) must score the true future
-    ``z[b, t + k]`` above the negatives, by dot product; the loss of a step is the
-    cross-entropy of picking the positive, averaged over the valid ``(b, t)``.
+    ``predictions[k - 1, b, t]``, the prediction :math:`\hat z^{(k)}_{b,t} = W_k c_{b,t}`
+    made from the context of clip :math:`b` at time :math:`t`, must score the true
+    future :math:`z_{b,t+k}` (``z[b, t + k]``) above the negatives :math:`N_{b,t,k}`,
+    by dot product. The loss of step :math:`k` is the cross-entropy of picking the
+    positive, averaged over the set :math:`V_k` of valid ``(b, t)`` (van den Oord, Li
+    & Vinyals, 2018, eq. 4):
+
+    .. math::
+
+        L_k = -\frac{1}{|V_k|} \sum_{(b, t) \in V_k} \log
+            \frac{\exp\big(z_{b,t+k}^\top \hat z^{(k)}_{b,t}\big)}
+                 {\exp\big(z_{b,t+k}^\top \hat z^{(k)}_{b,t}\big)
+                  + \sum_{z' \in N_{b,t,k}} \exp\big({z'}^\top \hat z^{(k)}_{b,t}\big)},
+        \qquad
+        L = \frac{\sum_k w_k L_k}{\sum_k w_k}.
 
     Negatives: ``"batch"``, the other clips of the batch at the same future step;
     ``"batch+time"``, every other position of the batch (other clips at any step, and
@@ -98,22 +131,46 @@ def cpc_infonce(
     predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
         Predictions of the future made from each context; entries without a future
         (``t + k >= n_frames``) are ignored.
-    valid : Tensor of shape (batch, n_frames), dtype bool, or None
+    valid : Tensor of shape (batch, n_frames), dtype bool, or None, default=None
         Which frames hold audio (a prefix of each clip); ``None`` means all.
     negatives : {"batch", "batch+time"}, default="batch"
+        Pool of the negatives, see above.
     n_negatives : int or None, default=None
+        Number of sampled negatives per prediction; ``None`` uses the whole pool.
     step_weights : Tensor of shape (n_predict,) or None, default=None
-        Weights of the steps; ``None`` is uniform. Steps without any valid prediction
-        are left out and the others re-normalised.
-    generator : torch.Generator or None
-        Source of the sampled negatives.
+        Weights :math:`w_k` of the steps (see :func:`cpc_step_weights`); ``None`` is
+        uniform. Steps without any valid prediction are left out and the others
+        re-normalised.
+    generator : torch.Generator or None, default=None
+        Source of the sampled negatives, on the device of ``z``.
 
     Returns
     -------
     loss : Tensor of shape ()
+        The weighted mean :math:`L` of the step losses; zero (still attached to the
+        graph) when no step has a valid prediction.
     step_accuracy : Tensor of shape (n_predict,)
         Share of predictions whose best-scored candidate is the positive, per step
-        (NaN for steps without a valid prediction).
+        (NaN for steps without a valid prediction), on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``negatives`` is neither ``"batch"`` nor ``"batch+time"``.
+
+    Examples
+    --------
+    Predictions equal to the true futures (unit vectors, scaled up) beat every
+    negative:
+
+    >>> import torch
+    >>> from skaudio.losses import cpc_infonce
+    >>> _ = torch.manual_seed(0)
+    >>> z = torch.nn.functional.normalize(torch.randn(4, 6, 8), dim=-1)  # (batch, n_frames, z_dim)
+    >>> predictions = 10 * torch.stack([z.roll(-k, dims=1) for k in (1, 2)])  # n_predict=2
+    >>> loss, step_accuracy = cpc_infonce(z, predictions)
+    >>> bool(loss < 0.1), step_accuracy.tolist()
+    (True, [1.0, 1.0])
     """
     if negatives not in {"batch", "batch+time"}:
         raise ValueError(f"unknown negatives {negatives!r}; choose 'batch' or 'batch+time'")
@@ -141,11 +198,26 @@ def cpc_infonce(
 class CPCOutput(NamedTuple):
     """What :class:`skaudio.models.CPCModel` returns in pretraining.
 
-    Attributes
+    The arguments of :func:`cpc_infonce`, as read by :class:`CPCCriterion`; each
+    field is also an attribute.
+
+    Parameters
     ----------
     z : Tensor of shape (batch, n_frames, z_dim)
+        Encoder outputs :math:`z_t`.
     predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
+        ``predictions[k - 1, b, t]`` predicts ``z[b, t + k]`` from the context at ``t``.
     valid : Tensor of shape (batch, n_frames), dtype bool
+        Which frames hold audio (the rest is padding).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import CPCOutput
+    >>> z, valid = torch.zeros(2, 5, 4), torch.ones(2, 5, dtype=torch.bool)
+    >>> output = CPCOutput(z, torch.zeros(3, 2, 5, 4), valid)
+    >>> output.predictions.shape, output._fields
+    (torch.Size([3, 2, 5, 4]), ('z', 'predictions', 'valid'))
     """
 
     z: torch.Tensor
@@ -156,14 +228,38 @@ class CPCOutput(NamedTuple):
 class CPCCriterion(nn.Module):
     """skorch criterion of CPC: :func:`cpc_infonce`, logging the accuracy of every step.
 
+    The model's output is a :class:`CPCOutput`; the target passed by skorch is
+    ignored. :meth:`metrics` reports the accuracy of the last batch per step
+    (``step1_acc``, ``step2_acc``, ...) and their mean (``pretext_acc``).
+
     Parameters
     ----------
     n_predict : int
+        Number of future steps the model predicts.
     negatives : {"batch", "batch+time"}, default="batch"
+        Pool of the negatives, see :func:`cpc_infonce`.
     n_negatives : int or None, default=None
+        Number of sampled negatives per prediction; ``None`` uses the whole pool.
     step_weights : {"uniform", "linear"}, default="uniform"
+        Weighting of the steps, see :func:`cpc_step_weights`.
     seed : int, default=0
         Seed of the negative sampling (used only with an integer ``n_negatives``).
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        Names of the batch metrics of :meth:`metrics`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import CPCCriterion, CPCOutput
+    >>> _ = torch.manual_seed(0)
+    >>> z = torch.nn.functional.normalize(torch.randn(4, 6, 8), dim=-1)
+    >>> output = CPCOutput(z, torch.randn(2, 4, 6, 8), torch.ones(4, 6, dtype=torch.bool))
+    >>> criterion = CPCCriterion(n_predict=2)
+    >>> criterion(output).shape, criterion.metric_names
+    (torch.Size([]), ('pretext_acc', 'step1_acc', 'step2_acc'))
     """
 
     def __init__(

@@ -26,26 +26,47 @@ def _frame_masks(n_frames: int, margin: int, device: torch.device):
 
 
 def frame_contrastive_loss(logits: torch.Tensor, margin: int = 1) -> torch.Tensor:
-    """Frame-level contrastive loss (Kuroyanagi & Komatsu, 2022, eq. 3-5).
+    r"""Frame-level contrastive loss of multi-strategy COLA.
 
-    Within each sequence, the frames at most ``margin`` steps away from frame ``t``
-    are its positives and all the other frames its negatives (``t`` itself is never
-    a candidate). The loss of frame ``t`` is
-    ``-log(sum_pos exp(s_tu) / sum_{u != t} exp(s_tu))``, averaged over frames and
-    sequences.
+    Within each sequence, the frames at most ``margin`` steps away from frame
+    :math:`t` are its positives and all the other frames its negatives (:math:`t`
+    itself is never a candidate). With :math:`s_{btu}` the similarity of frames
+    :math:`t` and :math:`u` of sequence :math:`b`, :math:`m` the margin and
+    :math:`T` the number of frames (Kuroyanagi & Komatsu, 2022, eq. 3-5),
+
+    .. math::
+
+        L = -\frac{1}{B T} \sum_{b=1}^{B} \sum_{t=1}^{T} \log
+            \frac{\sum_{0 < |u - t| \leq m} \exp s_{btu}}
+                 {\sum_{u \neq t} \exp s_{btu}}.
 
     Parameters
     ----------
     logits : Tensor of shape (batch, n_frames, n_frames)
         Similarity of every frame to every frame of the same sequence.
     margin : int, default=1
-        Largest distance, in frames, of a positive.
+        Largest distance :math:`m`, in frames, of a positive.
 
     Returns
     -------
     loss : Tensor of shape ()
         Zero (still attached to the graph) for sequences of a single frame, which
         have no candidates.
+
+    See Also
+    --------
+    frame_contrastive_accuracy : How often the nearest frame is a positive.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import frame_contrastive_loss
+    >>> steps = torch.arange(6.0)
+    >>> logits = -5 * (steps[:, None] - steps).abs().expand(2, 6, 6)  # near frames alike
+    >>> round(float(frame_contrastive_loss(logits)), 3)
+    0.006
+    >>> round(float(frame_contrastive_loss(torch.zeros(2, 6, 6))), 3)  # uninformative
+    1.147
     """
     n_frames = logits.shape[-1]
     if n_frames < 2:
@@ -62,12 +83,30 @@ def frame_contrastive_accuracy(logits: torch.Tensor, margin: int = 1) -> torch.T
     Parameters
     ----------
     logits : Tensor of shape (batch, n_frames, n_frames)
+        Similarity of every frame to every frame of the same sequence.
     margin : int, default=1
+        Largest distance, in frames, of a positive.
 
     Returns
     -------
     accuracy : Tensor of shape ()
-        NaN for sequences of a single frame.
+        Between 0 and 1, over all frames of all sequences; NaN for sequences of a
+        single frame.
+
+    See Also
+    --------
+    frame_contrastive_loss : The loss this accuracy monitors.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import frame_contrastive_accuracy
+    >>> steps = torch.arange(6.0)
+    >>> logits = -5 * (steps[:, None] - steps).abs().expand(2, 6, 6)  # near frames alike
+    >>> round(float(frame_contrastive_accuracy(logits)), 3)
+    1.0
+    >>> round(float(frame_contrastive_accuracy(-logits)), 3)  # far frames alike
+    0.0
     """
     n_frames = logits.shape[-1]
     if n_frames < 2:
@@ -81,11 +120,17 @@ def frame_contrastive_accuracy(logits: torch.Tensor, margin: int = 1) -> torch.T
 def pitch_shift_loss(
     shifted: torch.Tensor, original: torch.Tensor, semitones: torch.Tensor
 ) -> torch.Tensor:
-    """Pitch-shift regression (Kuroyanagi & Komatsu, 2022, eq. 6).
+    r"""Pitch-shift regression of multi-strategy COLA.
 
-    A pitch head scores every frame of a segment and of its pitch-shifted copy; the
-    difference of the scores must equal the shift. Least squares, averaged over
-    frames and clips.
+    A pitch head :math:`g` scores every frame of a segment :math:`x_b` and of its
+    copy :math:`\tilde x_b` shifted by :math:`\Delta_b` semitones; the difference of
+    the scores must equal the shift (Kuroyanagi & Komatsu, 2022, eq. 6). Least
+    squares, averaged over the :math:`T` frames and the :math:`B` clips:
+
+    .. math::
+
+        L = \frac{1}{B T} \sum_{b=1}^{B} \sum_{t=1}^{T}
+            \big(g(\tilde x_b)_t - g(x_b)_t - \Delta_b\big)^2.
 
     Parameters
     ----------
@@ -94,12 +139,23 @@ def pitch_shift_loss(
     original : Tensor of shape (batch, n_frames)
         Pitch-head output on the frames of the original segments.
     semitones : Tensor of shape (batch,)
-        Applied shifts, ``12 * log2(ratio)``.
+        Applied shifts :math:`\Delta_b`, ``12 * log2(ratio)``.
 
     Returns
     -------
     loss : Tensor of shape ()
         Mean squared error, in squared semitones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import pitch_shift_loss
+    >>> _ = torch.manual_seed(0)
+    >>> original, semitones = torch.randn(2, 5), torch.tensor([2.0, -1.0])
+    >>> round(float(pitch_shift_loss(original + semitones[:, None], original, semitones)), 3)
+    0.0
+    >>> round(float(pitch_shift_loss(original, original, semitones)), 3)  # (4 + 1) / 2
+    2.5
     """
     return (shifted - original - semitones[:, None]).square().mean()
 
@@ -107,16 +163,32 @@ def pitch_shift_loss(
 class COLAOutput(NamedTuple):
     """What :class:`skaudio.models.COLAModel` returns in pretraining.
 
-    Attributes
+    The input of :class:`COLACriterion`; each field is also an attribute. The fields
+    of a strategy that is off stay ``None``.
+
+    Parameters
     ----------
     clip_logits : Tensor of shape (batch, batch)
         Anchors against positives; positives on the diagonal.
-    frame_logits : Tensor of shape (n_views * batch, n_frames, n_frames) or None
-        Frame-against-frame similarities within each view (multi-strategy only).
-    pitch_shifted, pitch_original : Tensor of shape (batch, n_frames) or None
-        Pitch-head outputs on the shifted anchors and on the anchors.
-    semitones : Tensor of shape (batch,) or None
-        The applied pitch shifts.
+    frame_logits : Tensor of shape (n_views * batch, n_frames, n_frames) or None, default=None
+        Frame-against-frame similarities within each view (frame strategy only):
+        anchors, positives, then the pitch-shifted anchors if any (``n_views`` is 2,
+        or 3 with the pitch strategy).
+    pitch_shifted : Tensor of shape (batch, n_frames) or None, default=None
+        Pitch-head outputs on the frames of the pitch-shifted anchors (pitch strategy
+        only).
+    pitch_original : Tensor of shape (batch, n_frames) or None, default=None
+        Pitch-head outputs on the frames of the anchors (pitch strategy only).
+    semitones : Tensor of shape (batch,) or None, default=None
+        The applied pitch shifts, in semitones (pitch strategy only).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import COLAOutput
+    >>> output = COLAOutput(torch.zeros(4, 4))  # plain COLA: clip logits only
+    >>> output.clip_logits.shape, output.frame_logits, output.semitones
+    (torch.Size([4, 4]), None, None)
     """
 
     clip_logits: torch.Tensor
@@ -142,6 +214,24 @@ class COLACriterion(nn.Module):
         ``b``, the weight of the pitch-shift loss.
     frame_margin : int, default=1
         Largest distance, in encoder frames, of a frame-level positive.
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        Names of the batch metrics of :meth:`metrics`: ``"pretext_acc"`` (clip
+        retrieval accuracy), then ``"frame_loss"`` and ``"frame_acc"`` with the frame
+        strategy, and ``"pitch_loss"`` with the pitch strategy.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import COLACriterion, COLAOutput
+    >>> steps = torch.arange(6.0)
+    >>> frame_logits = -5 * (steps[:, None] - steps).abs().expand(8, 6, 6)
+    >>> output = COLAOutput(10 * torch.eye(4), frame_logits=frame_logits)
+    >>> criterion = COLACriterion(frame_weight=0.5)
+    >>> round(float(criterion(output)), 3), criterion.metric_names
+    (0.003, ('pretext_acc', 'frame_loss', 'frame_acc'))
     """
 
     def __init__(

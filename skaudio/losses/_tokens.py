@@ -18,16 +18,39 @@ __all__ = [
 
 
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the next token, ignoring padding (target ``-1``).
+    r"""Cross-entropy of the next token, ignoring padding (target ``-1``).
+
+    The generative objective of the token transformer (Verma & Smith): with
+    :math:`\ell_{bt}` the logits at step :math:`t` of window :math:`b`, :math:`y_{bt}`
+    the token that follows and :math:`R` the set of non-padding steps,
+
+    .. math::
+
+        L = -\frac{1}{|R|} \sum_{(b, t) \in R}
+            \log \frac{\exp \ell_{bt y_{bt}}}{\sum_{j} \exp \ell_{btj}}.
 
     Parameters
     ----------
     logits : Tensor of shape (batch, n_steps, n_tokens)
+        Scores of every token of the vocabulary, at every step.
     targets : Tensor of shape (batch, n_steps), dtype long
+        Id of the next token at every step, ``-1`` for padding.
 
     Returns
     -------
     loss : Tensor of shape ()
+        Mean over the non-padding steps; ``log(n_tokens)`` for uniform logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import next_token_loss
+    >>> targets = torch.tensor([[1, 2, -1], [0, 4, 3]])  # -1: padding
+    >>> round(float(next_token_loss(torch.zeros(2, 3, 5), targets)), 3)  # log(5)
+    1.609
+    >>> logits = 10 * torch.nn.functional.one_hot(targets.clamp(min=0), 5).float()
+    >>> bool(next_token_loss(logits, targets) < 0.01)
+    True
     """
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
 
@@ -38,25 +61,78 @@ def next_token_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     Parameters
     ----------
     logits : Tensor of shape (batch, n_steps, n_tokens)
+        Scores of every token of the vocabulary, at every step.
     targets : Tensor of shape (batch, n_steps), dtype long
+        Id of the next token at every step, ``-1`` for padding.
 
     Returns
     -------
     accuracy : Tensor of shape ()
+        Between 0 and 1; NaN if every step is padding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import next_token_accuracy
+    >>> predicted = torch.tensor([[1, 2, 0], [0, 4, 3]])
+    >>> logits = torch.nn.functional.one_hot(predicted, 5).float()
+    >>> targets = torch.tensor([[1, 2, -1], [0, 1, 3]])  # 4 of the 5 real steps right
+    >>> round(float(next_token_accuracy(logits, targets)), 3)
+    0.8
     """
     real = targets >= 0
     return (logits.argmax(dim=-1) == targets)[real].float().mean()
 
 
 class NextTokenOutput(NamedTuple):
-    """Next-token logits and targets (``-1`` marks padding)."""
+    """Next-token logits and targets: what :class:`skaudio.models.TokenTransformerModel` returns.
+
+    The input of :class:`NextTokenCriterion`; each field is also an attribute.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (batch, n_steps, n_tokens)
+        Scores of every token of the vocabulary, at every step.
+    targets : Tensor of shape (batch, n_steps), dtype long
+        Id of the next token at every step; ``-1`` marks padding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import NextTokenOutput
+    >>> output = NextTokenOutput(torch.zeros(2, 3, 5), torch.tensor([[1, 2, -1], [0, 4, 3]]))
+    >>> output.logits.shape, output.targets.dtype
+    (torch.Size([2, 3, 5]), torch.int64)
+    """
 
     logits: torch.Tensor
     targets: torch.Tensor
 
 
 class NextTokenCriterion(nn.Module):
-    """skorch criterion of the token transformer: :func:`next_token_loss`."""
+    """skorch criterion of the token transformer: :func:`next_token_loss`.
+
+    The model's output is a :class:`NextTokenOutput`; the target passed by skorch is
+    ignored (the targets are in the output). :meth:`metrics` gives the next-token
+    accuracy, logged as ``train_pretext_acc`` by
+    :class:`skaudio.training.SelfSupervisedNet`.
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        ``("pretext_acc",)``, the names of the batch metrics of :meth:`metrics`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import NextTokenCriterion, NextTokenOutput
+    >>> output = NextTokenOutput(torch.zeros(2, 3, 5), torch.tensor([[1, 2, -1], [0, 4, 3]]))
+    >>> criterion = NextTokenCriterion()
+    >>> round(float(criterion(output)), 3)  # uniform logits: log(5)
+    1.609
+    >>> round(criterion.metrics(output)["pretext_acc"], 3)  # argmax 0: right once in 5
+    0.2
+    """
 
     metric_names = ("pretext_acc",)
 
@@ -71,7 +147,19 @@ class NextTokenCriterion(nn.Module):
 class ReconstructionCriterion(nn.Module):
     """skorch criterion of the patch autoencoder: mean squared reconstruction error.
 
-    The model's output is ``(reconstruction, original)``; the target is ignored.
+    The model's output is ``(reconstruction, original)``, two tensors of the same
+    shape, e.g. ``(batch, patch_dim)``; the target passed by skorch is ignored.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import ReconstructionCriterion
+    >>> criterion = ReconstructionCriterion()
+    >>> patches = torch.ones(4, 12)
+    >>> round(float(criterion((patches, patches))), 3)  # perfect reconstruction
+    0.0
+    >>> round(float(criterion((torch.zeros(4, 12), patches))), 3)
+    1.0
     """
 
     def forward(self, output, target: torch.Tensor | None = None) -> torch.Tensor:

@@ -29,6 +29,19 @@ class EmbeddingModel(nn.Module):
     seed : int, default=0
         Seed of the generator that pretraining-time randomness (augmentations, pitch
         shifts) draws from, on the model's device; see :meth:`random_generator`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CNNEncoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.models import EmbeddingModel
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
+    >>> model = EmbeddingModel(LogMelSpectrogram(8000, n_mels=16), encoder).eval()
+    >>> waveforms = torch.randn(2, 4000)  # two clips of 0.5 s at 8 kHz
+    >>> model.embed(waveforms).shape, model.embed_frames(waveforms).shape
+    (torch.Size([2, 8]), torch.Size([2, 13, 4]))
     """
 
     def __init__(self, frontend: LogMelSpectrogram, encoder: nn.Module, seed: int = 0) -> None:
@@ -101,6 +114,11 @@ class EmbeddingModel(nn.Module):
         Frame ``j`` pools the encoder inputs ``j * s`` to ``(j + 1) * s - 1`` (``s`` =
         ``encoder.time_stride``); a log-mel frame is centred on its hop position
         (``center=True``), a waveform sample on itself.
+
+        Parameters
+        ----------
+        n_frames : int
+            Number of frames.
 
         Returns
         -------

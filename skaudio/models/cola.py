@@ -17,8 +17,14 @@ __all__ = ["COLAModel"]
 class COLAModel(EmbeddingModel):
     """Encoder + projection head + similarity, scoring every anchor against every positive.
 
+    The pretraining model of COLA (Saeed, Grangier & Zeghidour, 2021), trained with
+    :class:`skaudio.losses.COLACriterion`: two segments of each clip, the anchor and
+    the positive, are embedded and projected (Linear -> LayerNorm -> tanh), and the
+    similarity of every anchor to every positive of the batch makes the logits.
+
     All views go through the encoder as one batch, so batch-norm statistics are
-    shared by them. Two optional strategies reuse the encoder's frame sequence:
+    shared by them. Two optional strategies of multi-strategy COLA (Kuroyanagi &
+    Komatsu, 2022) reuse the encoder's frame sequence:
 
     - frame level: a frame head (Linear -> LayerNorm -> tanh per frame) and a
       similarity between every pair of frames of each view;
@@ -30,12 +36,15 @@ class COLAModel(EmbeddingModel):
     Parameters
     ----------
     frontend : LogMelSpectrogram
+        Log-mel frontend; also defines the model's sample rate.
     encoder : FrameEncoder
-        A log-mel encoder.
+        A log-mel encoder (a waveform encoder only without the two strategies); see
+        :mod:`skaudio.encoders`.
     projection_dim : int
         Output size of the projection heads (clip and frame).
     similarity : nn.Module
-        Maps projected ``(n, dim)`` anchors and positives to ``(n, n)`` logits.
+        Maps projected ``(batch, projection_dim)`` anchors and positives to
+        ``(batch, batch)`` logits, e.g. :class:`skaudio.heads.BilinearSimilarity`.
     frame_similarity : nn.Module or None, default=None
         Similarity of the frame strategy (``None`` disables it); applied batch-wise
         to ``(views, n_frames, dim)``.
@@ -44,6 +53,25 @@ class COLAModel(EmbeddingModel):
         disables it).
     seed : int, default=0
         Seed of the pitch-shift draws (see :class:`EmbeddingModel`).
+
+    Raises
+    ------
+    ValueError
+        If a strategy is on with an encoder of raw waveforms.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CNNEncoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.heads import BilinearSimilarity
+    >>> from skaudio.models import COLAModel
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
+    >>> model = COLAModel(LogMelSpectrogram(8000, n_mels=16), encoder, 8, BilinearSimilarity(8))
+    >>> output = model(torch.randn(4, 2000), torch.randn(4, 2000))  # anchors, positives
+    >>> output.clip_logits.shape, output.frame_logits is None
+    (torch.Size([4, 4]), True)
     """
 
     def __init__(

@@ -18,6 +18,10 @@ __all__ = ["ContrastiveModel"]
 class ContrastiveModel(EmbeddingModel):
     """Two augmented views of each clip through a shared encoder and projection head.
 
+    The pretraining model of SimCLR (Chen et al., 2020) applied to audio as in CLAR
+    (Al-Tahan & Mohsenzadeh, 2021), trained with
+    :class:`skaudio.losses.NTXentCriterion`.
+
     In training mode the waveform augmentations run before the frontend and the
     spectrogram augmentations after it, on the model's device, each drawing from the
     model's own generator (seeded by ``augment_seed``). In evaluation mode nothing is
@@ -26,8 +30,12 @@ class ContrastiveModel(EmbeddingModel):
     Parameters
     ----------
     frontend : LogMelSpectrogram
-    encoder : nn.Module
+        Log-mel frontend; also defines the model's sample rate.
+    encoder : FrameEncoder
+        Log-mel or waveform encoder; see :mod:`skaudio.encoders`.
     augmentations : sequence of Augmentation
+        Waveform and spectrogram augmentations (see :mod:`skaudio.augment`), applied
+        in training mode only, waveform ones first.
     projection_dim : int
         Width of the projection head's layers.
     projection_layers : int
@@ -36,6 +44,28 @@ class ContrastiveModel(EmbeddingModel):
         With ``n_classes > 0``, a linear classifier on the projection output serves
         the supervised part of semi-supervised training.
     augment_seed : int, default=0
+        Seed of the augmentation draws (see :class:`EmbeddingModel`).
+
+    Raises
+    ------
+    ValueError
+        If spectrogram augmentations are given with an encoder of raw waveforms.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Gain, TimeMasking
+    >>> from skaudio.encoders import CNNEncoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.models import ContrastiveModel
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
+    >>> model = ContrastiveModel(
+    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [Gain(6.0), TimeMasking(0.2)],
+    ...     projection_dim=8, projection_layers=2, n_classes=3)
+    >>> z1, z2, class_logits = model(torch.randn(4, 2000), torch.randn(4, 2000))
+    >>> z1.shape, z2.shape, class_logits.shape
+    (torch.Size([4, 8]), torch.Size([4, 8]), torch.Size([8, 3]))
     """
 
     def __init__(

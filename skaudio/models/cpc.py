@@ -97,16 +97,41 @@ def make_context_network(
 class CPCModel(EmbeddingModel):
     """Contrastive predictive coding: ``z_t = enc(x)``, ``c_t = ar(z_<=t)``, ``W_k c_t ~ z_t+k``.
 
+    The pretraining model of CPC (van den Oord, Li & Vinyals, 2018), trained with
+    :class:`skaudio.losses.CPCCriterion`: the encoder turns a window into a sequence
+    ``z_t``, a causal context network summarises ``z_1..z_t`` into ``c_t``, and one
+    linear map ``W_k`` per step predicts ``z_{t+k}`` from ``c_t``. The frame
+    embeddings are the contexts ``c_t`` by default.
+
     Parameters
     ----------
     frontend : LogMelSpectrogram
+        Log-mel frontend; also defines the model's sample rate. Encoders of raw
+        waveforms bypass it.
     encoder : FrameEncoder
-        Gives ``z_t`` as its frames (``frame_dim`` = ``z_dim``).
+        Gives ``z_t`` as its frames (``frame_dim`` = ``z_dim``), e.g.
+        :class:`skaudio.encoders.CPCLogMelEncoder`.
     context : nn.Module
-        Causal map ``(batch, n_frames, z_dim) -> (batch, n_frames, c_dim)``.
+        Causal map ``(batch, n_frames, z_dim) -> (batch, n_frames, c_dim)``, e.g. a
+        single-layer GRU or a causal transformer.
     c_dim : int
+        Size of the context vectors ``c_t``.
     n_predict : int
         Number of future steps predicted, each by its own linear map ``W_k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import CPCLogMelEncoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.models import CPCModel
+    >>> from skaudio.models.cpc import GRUContext
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CPCLogMelEncoder(n_mels=16, embedding_dim=16, patch_frames=4, channels=(4,))
+    >>> model = CPCModel(LogMelSpectrogram(8000, n_mels=16), encoder, GRUContext(8, 8), 8, 2)
+    >>> output = model(torch.randn(2, 4000), torch.tensor([4000, 2000]))  # 2nd: half padding
+    >>> output.predictions.shape, output.valid.sum(dim=1).tolist()
+    (torch.Size([2, 2, 13, 8]), [13, 7])
     """
 
     def __init__(

@@ -90,21 +90,49 @@ class NextTokenTransformer(nn.Module):
 class TokenTransformerModel(EmbeddingModel):
     """Frontend, patch autoencoder, codebook and next-token transformer in one module.
 
+    The token transformer of Verma & Smith: log-mel patches are encoded by an
+    autoencoder, each code is replaced by the id of its nearest codebook entry, and a
+    causal transformer learns to predict the next token (with
+    :class:`skaudio.losses.NextTokenCriterion`). Its frame embeddings are the
+    transformer's representation of every token.
+
     The codebook (k-means centroids of the autoencoder codes) is a buffer, so
-    tokenising runs in torch on the model's device and travels with the model.
+    tokenising runs in torch on the model's device and travels with the model. It
+    starts at zeros; :class:`skaudio.TokenTransformerEmbedder` fills it in before
+    training the transformer.
 
     Parameters
     ----------
     frontend : LogMelSpectrogram
+        Log-mel frontend; also defines the model's sample rate.
     autoencoder : PatchAutoencoder
         The encoder of this model: its frames are the patch codes.
     transformer : NextTokenTransformer
+        Causal transformer over windows of ``context`` tokens; its ``n_tokens`` sets
+        the size of the codebook.
     corrupt_probability : float, default=0.2
         Share of training batches whose inputs are corrupted.
     corrupt_share : float, default=0.2
         Share of the input tokens of a corrupted batch replaced by random tokens.
     seed : int, default=0
         Seed of the corruption draws.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import PatchAutoencoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.models import TokenTransformerModel
+    >>> from skaudio.models.token_transformer import NextTokenTransformer
+    >>> _ = torch.manual_seed(0)
+    >>> transformer = NextTokenTransformer(
+    ...     n_tokens=5, context=4, d_model=8, n_heads=2, n_layers=1, feedforward=16,
+    ...     embedding_dim=4)
+    >>> autoencoder = PatchAutoencoder(n_mels=8, embedding_dim=4, patch_frames=2, hidden=8)
+    >>> model = TokenTransformerModel(LogMelSpectrogram(8000, n_mels=8), autoencoder, transformer)
+    >>> output = model(torch.randint(0, 5, (2, 5)))  # windows of context + 1 tokens
+    >>> output.logits.shape, model.eval().embed_frames(torch.randn(2, 800)).shape
+    (torch.Size([2, 4, 5]), torch.Size([2, 6, 4]))
     """
 
     def __init__(
