@@ -1,17 +1,18 @@
-"""Grid search over the temperature and batch size of ContrastiveAudioEmbedder.
+"""
+Grid search over temperature and batch size
+===========================================
 
-The embedder is one step of a pipeline, so ``GridSearchCV`` pretrains it anew for every
-parameter setting and fold, on the training speakers only (``GroupKFold`` on speaker).
-To finish in a few minutes on a CPU the search uses 600 of the 3000 spoken digits and
-2 pretraining epochs: it shows the mechanics, not tuned values.
-
-Run: ``python examples/grid_search_contrastive.py``
+The embedder is one step of a pipeline, so ``GridSearchCV`` pretrains it anew for
+every parameter setting and fold, on the training speakers only (``GroupKFold`` on
+speaker), and ``clone`` gives each fit a fresh, unfitted copy. To finish in about a
+minute on a CPU the search uses 300 of the 3000 spoken digits, 0.25 s segments and
+one pretraining epoch: it shows the mechanics, not tuned values.
 """
 
-from __future__ import annotations
-
+# %%
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -22,26 +23,30 @@ from skaudio import ContrastiveAudioEmbedder
 from skaudio.datasets import load_spoken_digits
 
 digits = load_spoken_digits()
-subset = np.random.default_rng(0).permutation(len(digits.data))[:600]
+subset = np.random.default_rng(0).permutation(len(digits.data))[:300]
 X = [digits.data[i] for i in subset]
 y, groups = digits.target[subset], digits.groups[subset]
 
 pipe = make_pipeline(
     ContrastiveAudioEmbedder(
         sample_rate=digits.sample_rate,
-        segment_seconds=0.5,
+        segment_seconds=0.25,
         augmentations="spectrogram",
-        max_epochs=2,
+        embedding_dim=128,
+        max_epochs=1,
         random_state=0,
     ),
     StandardScaler(),
     LogisticRegression(max_iter=2000),
 )
 grid = {
-    "contrastiveaudioembedder__temperature": [0.1, 0.5, 1.0],
+    "contrastiveaudioembedder__temperature": [0.1, 1.0],
     "contrastiveaudioembedder__batch_size": [32, 64],
 }
 search = GridSearchCV(pipe, grid, cv=GroupKFold(n_splits=3), refit=True)
+
+# %%
+# Every setting is scored on held-out speakers; the best is refitted on all clips
 start = time.perf_counter()
 search.fit(X, y, groups=groups)
 print(
@@ -57,3 +62,16 @@ for params, mean, std in zip(
     short = {k.split("__")[1]: v for k, v in params.items()}
     print(f"  {short}: {mean:.3f} +- {std:.3f}")
 print("best:", {k.split("__")[1]: v for k, v in search.best_params_.items()})
+
+# %%
+# Mean accuracy per setting (fold spread as error bars)
+results = search.cv_results_
+labels = [
+    f"T={p['contrastiveaudioembedder__temperature']}, "
+    f"batch={p['contrastiveaudioembedder__batch_size']}"
+    for p in results["params"]
+]
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.barh(labels, results["mean_test_score"], xerr=results["std_test_score"])
+ax.set(xlabel="accuracy on held-out speakers", xlim=(0, 1))
+fig.tight_layout()
