@@ -49,8 +49,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         Length of the training segments and of the embedding windows.
     n_mels : int, default=64
         Mel bands of the log-mel frontend (25 ms windows, 10 ms hop).
-    encoder : {"cnn", "vgg", "resnet18"}, default="cnn"
-        Encoder architecture (see :data:`skaudio.encoders.ENCODERS`).
+    encoder : {"cnn", "vgg", "resnet18", "efficientnet_b0", "cpc"}, default="cnn"
+        Log-mel encoder architecture (see :func:`skaudio.encoders.make_encoder`);
+        ``"efficientnet_b0"`` is the encoder of the COLA paper.
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
     projection_dim : int, default=512

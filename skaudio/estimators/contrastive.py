@@ -41,8 +41,9 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         Length of the training views and of the embedding windows.
     n_mels : int, default=64
         Mel bands of the log-mel frontend (unused with ``input_representation="waveform"``).
-    encoder : {"cnn", "vgg", "resnet18"}, default="cnn"
-        Encoder architecture; raw waveforms take ``"resnet18"`` (a 1-D ResNet18).
+    encoder : {"cnn", "vgg", "resnet18", "efficientnet_b0", "cpc"}, default="cnn"
+        Encoder architecture (see :func:`skaudio.encoders.make_encoder`); raw
+        waveforms take ``"resnet18"`` (a 1-D ResNet18) or ``"cpc"``.
     input_representation : {"logmel", "waveform"}, default="logmel"
         What the encoder reads: log-mel spectrograms or raw waveforms (then only
         waveform augmentations apply).
