@@ -32,8 +32,10 @@ model = COLAEmbedder(
 ).fit(X)
 
 # %%
-# Two digits separated by 0.3 s of silence
-first, second = digits.data[0], digits.data[1]
+# Two different digits of one speaker, separated by 0.3 s of silence
+three = np.flatnonzero((digits.target == 3) & (digits.groups == "jackson"))[0]
+eight = np.flatnonzero((digits.target == 8) & (digits.groups == "jackson"))[0]
+first, second = digits.data[three], digits.data[eight]
 clip = np.concatenate([first, np.zeros(int(0.3 * sr), np.float32), second])
 (frames,), (times,) = model.transform_frames([clip])
 print(f"{len(frames)} frames of size {frames.shape[1]}, one every {times[1] - times[0]:.2f} s")
@@ -45,8 +47,8 @@ unit = frames / np.linalg.norm(frames, axis=1, keepdims=True)
 mean_first = unit[times < boundary].mean(0)
 mean_second = unit[times > boundary + 0.3].mean(0)
 fig, ax = plt.subplots(figsize=(7, 3))
-ax.plot(times, unit @ mean_first, marker="o", label=f"like digit {digits.target[0]}")
-ax.plot(times, unit @ mean_second, marker="o", label=f"like digit {digits.target[1]}")
+ax.plot(times, unit @ mean_first, marker="o", label="like the 3")
+ax.plot(times, unit @ mean_second, marker="o", label="like the 8")
 ax.axvspan(boundary, boundary + 0.3, color="grey", alpha=0.2, label="silence")
 ax.set(xlabel="time (s)", ylabel="cosine similarity", title="frame embeddings over time")
 ax.legend()
