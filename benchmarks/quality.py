@@ -230,6 +230,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plots", action="store_true")
+    parser.add_argument("--output", help="name of the result files (default: the task's)")
     args = parser.parse_args()
 
     for task in args.tasks:
@@ -254,10 +255,11 @@ def main() -> None:
             embedder, probe_kwargs, _ = rows[name]
             records.append(run_row(name, embedder, X, y, groups, cv, **probe_kwargs))
             print(format_row(records[-1]), flush=True)
-            write_table(task, header, records, {n: d for n, (_, _, d) in rows.items()})
+            descriptions = {n: d for n, (_, _, d) in rows.items()}
+            write_table(args.output or task, header, records, descriptions)
         print(f"total {time.perf_counter() - start:.0f} s", flush=True)
         if args.plots:
-            for path in save_plots(task, X, y, groups, cv, records):
+            for path in save_plots(args.output or task, X, y, groups, cv, records):
                 print(f"wrote {path.relative_to(RESULTS.parent)}", flush=True)
 
 

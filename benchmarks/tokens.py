@@ -3,13 +3,18 @@ baselines, codebook usage and time per stage.
 
 Each embedder is pretrained on the training folds only and probed with
 StandardScaler + LogisticRegression on the held-out fold. Next-token accuracy is
-measured on the held-out clips' tokens, against the most frequent token (unigram) and
-the most frequent successor of the previous token (bigram), both counted on the
-training clips' tokens of the same fold.
+measured on the held-out clips' tokens (and on the training clips', to tell
+under-fitting from over-fitting), against the most frequent token (unigram), the
+most frequent successor of the previous token (bigram), both counted on the training
+clips' tokens of the same fold, and repeating the previous token.
 
 Usage::
 
     python benchmarks/tokens.py digits gm_family --epochs 4 --tokens 16 64 256
+    python benchmarks/tokens.py digits --tokens 16 --only-trained --set corrupt_probability=0
+
+``--set name=value`` passes further estimator parameters (numbers or words);
+``--only-trained`` skips the MFCC and random-init rows.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from skaudio.probing import cross_validate_probe
 
 
 def ngram_accuracies(train: list[np.ndarray], test: list[np.ndarray], n_tokens: int):
-    """(unigram, bigram) next-token accuracy on ``test`` with counts from ``train``."""
+    """(unigram, bigram, repeat) next-token accuracy on ``test``, counts from ``train``."""
     unigram = np.bincount(np.concatenate(train), minlength=n_tokens)
     pairs = np.zeros((n_tokens, n_tokens), dtype=np.int64)
     for s in train:
@@ -33,8 +38,10 @@ def ngram_accuracies(train: list[np.ndarray], test: list[np.ndarray], n_tokens: 
     best_next = np.where(pairs.sum(axis=1) > 0, pairs.argmax(axis=1), unigram.argmax())
     previous = np.concatenate([s[:-1] for s in test])
     following = np.concatenate([s[1:] for s in test])
-    return float(np.mean(following == unigram.argmax())), float(
-        np.mean(following == best_next[previous])
+    return (
+        float(np.mean(following == unigram.argmax())),
+        float(np.mean(following == best_next[previous])),
+        float(np.mean(following == previous)),
     )
 
 
@@ -47,7 +54,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--only-trained", action="store_true")
     args = parser.parse_args()
+    extra = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        try:
+            extra[name] = int(value)
+        except ValueError:
+            try:
+                extra[name] = float(value)
+            except ValueError:
+                extra[name] = value
 
     for task in args.tasks:
         X, y, groups, sr, n_splits = load_task(task, args.splits)
@@ -56,14 +75,14 @@ def main() -> None:
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
             f"GroupKFold({n_splits}); epochs per stage={args.epochs}, "
             f"autoencoder width={args.autoencoder_width}, batch={args.batch_size}, "
-            f"seed={args.seed}",
+            f"seed={args.seed}, other parameters {extra or 'at their defaults'}",
             flush=True,
         )
-        print(
-            f"{'mfcc':<18} {cross_validate_probe(MFCCStatistics(sample_rate=sr), X, y, groups, cv)}"
-        )
+        if not args.only_trained:
+            mfcc = cross_validate_probe(MFCCStatistics(sample_rate=sr), X, y, groups, cv)
+            print(f"{'mfcc':<18} {mfcc}")
         for n_tokens in args.tokens:
-            for epochs in (0, args.epochs):
+            for epochs in (args.epochs,) if args.only_trained else (0, args.epochs):
                 embedder = TokenTransformerEmbedder(
                     sample_rate=sr,
                     n_tokens=n_tokens,
@@ -71,6 +90,7 @@ def main() -> None:
                     batch_size=args.batch_size,
                     max_epochs=epochs,
                     random_state=args.seed,
+                    **extra,
                 )
                 result = cross_validate_probe(embedder, X, y, groups, cv)
                 name = f"tokens={n_tokens}" + ("" if epochs else " random")
@@ -91,13 +111,16 @@ def main() -> None:
                 for est, (train, test) in zip(fitted, cv.split(X, y, groups), strict=True):
                     train_tokens = est.tokenize([X[i] for i in train])
                     test_tokens = est.tokenize([X[i] for i in test])
-                    unigram, bigram = ngram_accuracies(train_tokens, test_tokens, n_tokens)
+                    baselines = ngram_accuracies(train_tokens, test_tokens, n_tokens)
+                    _, train_bigram, _ = ngram_accuracies(train_tokens, train_tokens, n_tokens)
                     model = est.next_token_accuracy([X[i] for i in test])
-                    scores.append((model, unigram, bigram))
-                model, unigram, bigram = np.mean(scores, axis=0)
+                    on_train = est.next_token_accuracy([X[i] for i in train])
+                    scores.append((model, *baselines, on_train, train_bigram))
+                model, unigram, bigram, repeat, on_train, train_bigram = np.mean(scores, axis=0)
                 print(
                     f"{'':<18} next-token accuracy on held-out clips: transformer {model:.3f}, "
-                    f"bigram {bigram:.3f}, unigram {unigram:.3f}",
+                    f"bigram {bigram:.3f}, repeat previous {repeat:.3f}, unigram {unigram:.3f}; "
+                    f"on training clips: transformer {on_train:.3f}, bigram {train_bigram:.3f}",
                     flush=True,
                 )
 
