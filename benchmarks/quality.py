@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -140,8 +141,8 @@ REFERENCES = {"supervised", "clar-10%"}
 def machine() -> str:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, {device}"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {device}"
     )
 
 
@@ -149,7 +150,7 @@ def write_table(task: str, header: str, records: list[dict], descriptions: dict)
     lines = [
         f"# Linear-probe quality: {task}",
         "",
-        f"Command: `python {' '.join(sys.argv)}`  ",
+        f"Command (from `benchmarks/`): `python {' '.join(sys.argv)}`  ",
         f"Machine: {machine()}  ",
         header,
         "",

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the skaudio documentation (``make docs`` builds it, warnings as errors)."""
+"""Sphinx configuration of the skaudio documentation (``make docs``: warnings are errors)."""
 
 from __future__ import annotations
 
