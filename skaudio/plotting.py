@@ -86,10 +86,15 @@ def plot_embedding(
         random_state=random_state,
     ).fit_transform(StandardScaler().fit_transform(embeddings))
     ax = _axes(ax)
-    for label in np.unique(labels):
-        chosen = labels == label
-        ax.scatter(*points[chosen].T, s=8, label=str(label))
-    ax.legend(markerscale=2, fontsize="small", loc="best", ncols=1 + len(np.unique(labels)) // 8)
+    classes = np.unique(labels)
+    # one distinct colour per class: matplotlib's default cycle repeats after 10
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    for index, label in enumerate(classes):
+        colour = palette(index % palette.N) if len(classes) <= 20 else None
+        ax.scatter(*points[labels == label].T, s=8, color=colour, label=str(label))
+    ax.legend(markerscale=2, fontsize="small", loc="best", ncols=1 + len(classes) // 8)
     ax.set(xticks=[], yticks=[], title=title or "t-SNE of the embeddings")
     return ax
 
@@ -103,6 +108,8 @@ def plot_confusion_matrix(
     title: str | None = None,
 ):
     """Draw the probe's confusion matrix (rows: true class; by default each row sums to 1).
+
+    Cells show their values up to 10 classes; beyond, only their colour.
 
     Parameters
     ----------
@@ -128,13 +135,16 @@ def plot_confusion_matrix(
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     check_consistent_length(y_true, y_pred)
     ax = _axes(ax)
+    n_classes = len(np.union1d(y_true, y_pred))
     ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
         normalize=normalize,
         ax=ax,
         colorbar=False,
+        include_values=n_classes <= 10,  # beyond, the numbers overlap: the colours remain
         values_format=".2f" if normalize else "d",
+        xticks_rotation="vertical" if n_classes > 10 else "horizontal",
         cmap="Blues",
     )
     ax.set_title(title or f"accuracy {np.mean(y_true == y_pred):.3f}")

@@ -60,3 +60,15 @@ def test_training_curves_of_fitted_embedders(tones):
         plot_training_curves(a, metric="valid_loss")
     with pytest.raises(ValueError, match="no training epoch"):
         plot_training_curves(COLAEmbedder(**{**SMALL, "max_epochs": 0}).fit(X))
+
+
+def test_many_classes_keep_distinct_colours_and_readable_cells():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(14), 4)
+    ax = plot_embedding(rng.normal(size=(56, 5)), labels)
+    colours = {tuple(c.get_facecolor()[0]) for c in ax.collections}
+    assert len(colours) == 14
+    matrix = plot_confusion_matrix(labels, rng.permutation(labels))
+    assert not matrix.texts  # 14x14 numbers would overlap: colours only
+    small = plot_confusion_matrix([0, 1, 1], [0, 1, 0])
+    assert len(small.texts) == 4
