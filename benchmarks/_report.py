@@ -34,7 +34,7 @@ def run_row(name: str, embedder, X, y, groups, cv, **probe_kwargs) -> dict:
         "accuracy_std": result.std,
         "accuracy_folds": [round(float(s), 4) for s in result.scores],
         "pretrain_seconds_per_fold": float(np.mean(result.fit_seconds)),
-        "embedding_dim": int(first.transform(X[:1]).shape[1]),
+        "embedding_dim": len(first.get_feature_names_out()),
         "pretext": {k: round(float(last[k]), 4) for k in PRETEXT_KEYS if k in last},
         "result": result,
     }

@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _report import format_row, run_row
 from _tasks import TASKS, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import ContrastiveAudioEmbedder, LogMelStatistics, MFCCStatistics
-from skaudio.probing import cross_validate_probe
 
 
 def main() -> None:
@@ -82,15 +82,7 @@ def main() -> None:
             kwargs["labels_to_embedder"] = True
         else:
             embedder = contrastive(augmentations=row)
-        result = cross_validate_probe(embedder, X, y, groups, cv, **kwargs)
-        pretext = ""
-        history = getattr(result.embedders[0], "history_", None)
-        if history is not None and len(history):
-            pretext = f", pretext acc {history[-1, 'train_pretext_acc']:.2f}"
-        print(
-            f"{row:<22} {result}  pretrain {np.mean(result.fit_seconds):.0f} s/fold{pretext}",
-            flush=True,
-        )
+        print(format_row(run_row(row, embedder, X, y, groups, cv, **kwargs)), flush=True)
 
 
 if __name__ == "__main__":

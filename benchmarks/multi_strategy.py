@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _report import format_row, run_row
 from _tasks import TASKS, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import COLAEmbedder, MFCCStatistics
-from skaudio.probing import cross_validate_probe
 
 ABLATION = [
     "mfcc",
@@ -82,21 +82,9 @@ def main() -> None:
             flush=True,
         )
         for row in args.rows:
-            result = cross_validate_probe(
-                make_row(row, sr, args), X, y, groups, GroupKFold(n_splits=n_splits)
-            )
-            extra = ""
-            history = getattr(result.embedders[0], "history_", None)
-            if history is not None and len(history):
-                last = history[-1]
-                extra = ", last epoch: " + ", ".join(
-                    f"{k[6:]} {last[k]:.2f}"
-                    for k in ("train_pretext_acc", "train_frame_acc", "train_pitch_loss")
-                    if k in last
-                )
+            embedder = make_row(row, sr, args)
             print(
-                f"{row:<26} {result}  pretrain {np.mean(result.fit_seconds):.0f} s/fold{extra}",
-                flush=True,
+                format_row(run_row(row, embedder, X, y, groups, GroupKFold(n_splits))), flush=True
             )
 
 

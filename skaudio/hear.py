@@ -74,10 +74,10 @@ class HEARModel(nn.Module):
         self.embedder = embedder
         self.network = embedder.net_.module_
         self.sample_rate = int(embedder.sample_rate)
-        # the sizes are read off one short silent clip: the one definition that holds for
-        # every method and its options (frame features of CPC, pooling of the tokens...)
+        self.scene_embedding_size = len(embedder.get_feature_names_out())
+        # the frame size is read off one short silent clip: the one definition that holds
+        # for every method and its options (CPC's context or encoder frames, ...)
         silence = [np.zeros(embedder.segment_length_, dtype=np.float32)]
-        self.scene_embedding_size = int(embedder.transform(silence).shape[1])
         self.timestamp_embedding_size = int(embedder.transform_frames(silence)[0][0].shape[1])
 
     def _numpy_clips(self, audio: torch.Tensor) -> list[np.ndarray]:
