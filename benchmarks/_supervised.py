@@ -16,6 +16,8 @@ class ClassificationCriterion(nn.Module):
         _, _, class_logits = y_pred
         labels = torch.cat([target, target]).to(class_logits.device).long()
         labelled = labels >= 0
+        if not labelled.any():  # no label in this batch: nothing to learn from it
+            return class_logits.sum() * 0.0
         return F.cross_entropy(class_logits[labelled], labels[labelled])
 
 
