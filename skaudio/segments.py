@@ -4,7 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_segment", "sliding_windows"]
+__all__ = ["random_offset", "random_segment", "sliding_windows", "window_starts"]
+
+
+def random_offset(n_samples: int, length: int, rng: np.random.Generator) -> int:
+    """Where :func:`random_segment` crops a clip of ``n_samples``, or places it in zeros.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the clip.
+    length : int
+        Segment length in samples.
+    rng : numpy.random.Generator
+        Source of the offset (one draw).
+
+    Returns
+    -------
+    offset : int
+        The crop's start in the clip when ``n_samples >= length``; otherwise the
+        clip's start in the zero-padded segment.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.segments import random_offset
+    >>> 0 <= random_offset(10, 4, np.random.default_rng(0)) <= 6
+    True
+    """
+    return int(rng.integers(0, abs(n_samples - length) + 1))
 
 
 def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -41,11 +69,10 @@ def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) 
     ((16,), dtype('float32'), 10)
     """
     n = waveform.shape[0]
+    start = random_offset(n, length, rng)
     if n >= length:
-        start = int(rng.integers(0, n - length + 1))
         return waveform[start : start + length]
     segment = np.zeros(length, dtype=waveform.dtype)
-    start = int(rng.integers(0, length - n + 1))
     segment[start : start + n] = waveform
     return segment
 
@@ -84,14 +111,42 @@ def sliding_windows(waveform: np.ndarray, length: int, hop: int | None = None) -
     >>> sliding_windows(waveform[:2], 4).tolist()  # centred and zero-padded
     [[0, 1, 2, 0]]
     """
-    hop = length if hop is None else hop
     n = waveform.shape[0]
     if n <= length:
         window = np.zeros((1, length), dtype=waveform.dtype)
         start = (length - n) // 2
         window[0, start : start + n] = waveform
         return window
-    starts = list(range(0, n - length + 1, hop))
-    if starts[-1] != n - length:
-        starts.append(n - length)
-    return np.stack([waveform[s : s + length] for s in starts])
+    return np.stack([waveform[s : s + length] for s in window_starts(n, length, hop)])
+
+
+def window_starts(n_samples: int, length: int, hop: int | None = None) -> list[int]:
+    """Starts of the windows :func:`sliding_windows` cuts from a clip longer than ``length``.
+
+    Every ``hop`` samples from 0, plus ``n_samples - length`` (a window flush with the
+    end) when the last one falls short of it.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the clip, more than ``length``.
+    length : int
+        Window length in samples.
+    hop : int or None, default=None
+        Step between window starts; ``None`` means ``length``.
+
+    Returns
+    -------
+    starts : list of int
+
+    Examples
+    --------
+    >>> from skaudio.segments import window_starts
+    >>> window_starts(10, 4)
+    [0, 4, 6]
+    """
+    hop = length if hop is None else hop
+    starts = list(range(0, n_samples - length + 1, hop))
+    if starts[-1] != n_samples - length:
+        starts.append(n_samples - length)
+    return starts

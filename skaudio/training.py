@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 from skorch import NeuralNet
 from skorch.callbacks import PassthroughScoring, ProgressBar
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
-from .segments import random_segment
+from .clips import AudioClips, clips_of
 
 __all__ = [
     "SegmentPairDataset",
     "SelfSupervisedNet",
     "TokenWindowDataset",
     "WindowDataset",
+    "seed_worker",
     "training_callbacks",
 ]
 
@@ -120,11 +121,43 @@ def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
     return callbacks
 
 
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` of the training data loaders: a new random stream per worker.
+
+    A worker process starts with a copy of the dataset, random generator included, so
+    without this every worker would draw the same crops. Each worker's dataset gets a
+    generator seeded with the worker's torch seed, which the data loader derives from
+    the main process's torch generator: distinct per worker and per epoch, and
+    reproducible under a fixed ``random_state``.
+
+    Parameters
+    ----------
+    worker_id : int
+        Index of the worker (unused: the seed already depends on it).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch.utils.data import DataLoader
+    >>> from skaudio.training import WindowDataset, seed_worker
+    >>> _ = torch.manual_seed(0)
+    >>> clips = [np.arange(100, dtype=np.float32)] * 4
+    >>> dataset = WindowDataset(clips, 10, np.random.default_rng(0))
+    >>> loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker)
+    >>> starts = [int(X["window"][0, 0]) for X, _ in loader]
+    >>> starts[0] != starts[1]  # workers 0 and 1 drew different crops
+    True
+    """
+    worker = get_worker_info()
+    if worker is not None and isinstance(getattr(worker.dataset, "rng", None), np.random.Generator):
+        worker.dataset.rng = np.random.default_rng(worker.seed)
+
+
 class SegmentPairDataset(Dataset):
     """Two random segments of each clip: the positive pairs of COLA and SimCLR.
 
-    Each access draws new offsets (with :func:`skaudio.segments.random_segment`), so
-    every epoch sees new pairs. Item ``i`` is
+    Each access draws new offsets (as :func:`skaudio.segments.random_segment` does),
+    so every epoch sees new pairs; clips in files are read segment by segment. Item ``i`` is
     ``({"anchor": anchor, "positive": positive}, target)``: two arrays of shape
     ``(segment_length,)``, the inputs of the ``forward`` of
     :class:`skaudio.models.COLAModel` and :class:`skaudio.models.ContrastiveModel`,
@@ -132,7 +165,8 @@ class SegmentPairDataset(Dataset):
 
     Parameters
     ----------
-    waveforms : list of ndarray of shape (n_samples_i,)
+    waveforms : list of ndarray of shape (n_samples_i,), or AudioClips
+        The clips (:class:`skaudio.clips.FileClips` reads them from disk on demand).
     segment_length : int
         Segment length in samples; shorter clips are zero-padded at a random offset.
     rng : numpy.random.Generator
@@ -154,23 +188,22 @@ class SegmentPairDataset(Dataset):
 
     def __init__(
         self,
-        waveforms: list[np.ndarray],
+        waveforms: list[np.ndarray] | AudioClips,
         segment_length: int,
         rng: np.random.Generator,
         targets: np.ndarray | None = None,
     ) -> None:
-        self.waveforms = waveforms
+        self.clips = clips_of(waveforms)
         self.segment_length = segment_length
         self.rng = rng
-        self.targets = np.full(len(waveforms), -1) if targets is None else targets
+        self.targets = np.full(len(self.clips), -1) if targets is None else targets
 
     def __len__(self) -> int:
-        return len(self.waveforms)
+        return len(self.clips)
 
     def __getitem__(self, index: int):
-        waveform = self.waveforms[index]
-        anchor = random_segment(waveform, self.segment_length, self.rng)
-        positive = random_segment(waveform, self.segment_length, self.rng)
+        anchor = self.clips.random_segment(index, self.segment_length, self.rng)
+        positive = self.clips.random_segment(index, self.segment_length, self.rng)
         return {"anchor": anchor, "positive": positive}, self.targets[index]
 
 
@@ -186,7 +219,8 @@ class WindowDataset(Dataset):
 
     Parameters
     ----------
-    waveforms : list of ndarray of shape (n_samples_i,)
+    waveforms : list of ndarray of shape (n_samples_i,), or AudioClips
+        The clips (:class:`skaudio.clips.FileClips` reads them from disk on demand).
     window_length : int
         Crop length in samples.
     rng : numpy.random.Generator
@@ -205,26 +239,26 @@ class WindowDataset(Dataset):
     """
 
     def __init__(
-        self, waveforms: list[np.ndarray], window_length: int, rng: np.random.Generator
+        self,
+        waveforms: list[np.ndarray] | AudioClips,
+        window_length: int,
+        rng: np.random.Generator,
     ) -> None:
-        self.waveforms = waveforms
+        self.clips = clips_of(waveforms)
         self.window_length = window_length
         self.rng = rng
 
     def __len__(self) -> int:
-        return len(self.waveforms)
+        return len(self.clips)
 
     def __getitem__(self, index: int):
-        waveform = self.waveforms[index]
-        n = waveform.shape[0]
+        n = int(self.clips.lengths[index])
         if n >= self.window_length:
             start = int(self.rng.integers(0, n - self.window_length + 1))
-            return {
-                "window": waveform[start : start + self.window_length],
-                "n_valid": self.window_length,
-            }, -1
-        window = np.zeros(self.window_length, dtype=waveform.dtype)
-        window[:n] = waveform
+            window = self.clips.segment(index, start, start + self.window_length)
+            return {"window": window, "n_valid": self.window_length}, -1
+        window = np.zeros(self.window_length, dtype=np.float32)
+        window[:n] = self.clips[index]
         return {"window": window, "n_valid": n}, -1
 
 

@@ -54,9 +54,22 @@ _TOKEN_EXPECTED_FAILURES = {
 }
 
 
+_CPC_EXPECTED_FAILURES = {
+    **_NEURAL_EXPECTED_FAILURES,
+    "check_methods_sample_order_invariance": (
+        "whole clips are embedded in batches, so reordering the clips changes which ones "
+        "share a batch, and the CPU kernels then round some float32 outputs differently "
+        "(seen: 3e-7 relative, now and then), above the check's rtol of 1e-7; order "
+        "invariance to rtol 1e-5 is tested in test_embedder_contract.py"
+    ),
+}
+
+
 def _expected_failed_checks(estimator):
     if isinstance(estimator, TokenTransformerEmbedder):
         return _TOKEN_EXPECTED_FAILURES
+    if isinstance(estimator, CPCEmbedder):
+        return _CPC_EXPECTED_FAILURES
     if isinstance(estimator, BaseAudioEmbedder):
         return _NEURAL_EXPECTED_FAILURES
     return _AUDIO_EXPECTED_FAILURES

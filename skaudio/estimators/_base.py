@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,14 +19,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .._torch_utils import resolve_device, seeded
+from ..checkpoint import EpochCheckpoint, load_checkpoint, restore_checkpoint
+from ..clips import AudioClips, ClipWindows, as_clips
 from ..encoders import ENCODERS, make_encoder
 from ..features import LogMelSpectrogram
-from ..io import check_audio
-from ..segments import sliding_windows
-from ..training import SelfSupervisedNet, training_callbacks
+from ..training import SelfSupervisedNet, seed_worker, training_callbacks
 
 __all__ = ["BaseAudioEmbedder"]
 
@@ -57,8 +59,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     - ``_build_model() -> EmbeddingModel``: the method's model, built in a seeded block;
     - ``_build_criterion() -> nn.Module``: its loss, a skorch criterion;
-    - ``_training_dataset(waveforms, targets, rng) -> Dataset``: what one epoch iterates
-      over;
+    - ``_training_dataset(clips, targets, rng) -> Dataset``: what one epoch iterates
+      over (``clips`` is a :class:`skaudio.clips.AudioClips`: files are read on
+      demand);
     - ``_check_targets(y, n_clips) -> ndarray or None``: validate and encode ``y``
       (by default ``y`` is ignored: pretraining is self-supervised).
 
@@ -78,9 +81,18 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    #: parameters that do not change what is learnt: a checkpoint written under other
+    #: values of these can be resumed
+    _RUN_ONLY_PARAMS = frozenset(
+        {"max_epochs", "device", "num_workers", "checkpoint_dir", "warm_start", "verbose"}
+    )
 
     # -- hooks -----------------------------------------------------------------------
     def _build_model(self) -> nn.Module:
@@ -91,7 +103,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _training_dataset(
         self,
-        waveforms: list[np.ndarray],
+        clips: AudioClips,
         targets: np.ndarray | None,
         rng: np.random.Generator,
     ) -> Dataset:
@@ -116,8 +128,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _segment_length(self) -> int:
         return max(1, round(self.segment_seconds * self.sample_rate))
 
-    def _new_net(self, module: nn.Module, criterion: nn.Module) -> SelfSupervisedNet:
+    def _new_net(
+        self, module: nn.Module, criterion: nn.Module, callbacks: list | None = None
+    ) -> SelfSupervisedNet:
         """A skorch net training ``module`` with ``criterion`` at this estimator's settings."""
+        metric_names = getattr(criterion, "metric_names", ())
         return SelfSupervisedNet(
             module=module,
             criterion=criterion,
@@ -129,22 +144,97 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             train_split=None,
             iterator_train__shuffle=True,
             iterator_train__pin_memory=self.device_.startswith("cuda"),
-            callbacks=training_callbacks(getattr(criterion, "metric_names", ()), self.verbose),
+            iterator_train__num_workers=self.num_workers,
+            iterator_train__worker_init_fn=seed_worker,
+            callbacks=training_callbacks(metric_names, self.verbose) + (callbacks or []),
             device=self.device_,
             verbose=int(self.verbose),
         )
 
+    def _checkpoint_manifest(self, stage: str, data) -> dict:
+        """What a checkpoint of ``stage`` must match to be resumed by this fit."""
+        params = {
+            name: repr(value)
+            for name, value in sorted(self.get_params(deep=False).items())
+            if name not in self._RUN_ONLY_PARAMS
+        }
+        if isinstance(data, AudioClips):
+            summary = {"n_clips": len(data), "n_samples": int(data.lengths.sum())}
+        else:
+            summary = {"n_items": len(data)}
+        return {"estimator": type(self).__name__, "stage": stage, **params, **summary}
+
+    def _train(
+        self,
+        module: nn.Module,
+        criterion: nn.Module,
+        dataset,
+        rng: np.random.Generator,
+        *,
+        stage: str = "model",
+        data=None,
+    ) -> SelfSupervisedNet:
+        """Train a new net on ``dataset`` for ``max_epochs``, resuming from a checkpoint.
+
+        With ``checkpoint_dir`` set, the net is saved after every epoch to
+        ``<checkpoint_dir>/<stage>.pt``, and a checkpoint already there (from an
+        interrupted fit of the same configuration on the same data, summarised from
+        ``data``, by default ``dataset``) is loaded first: training continues from its
+        last complete epoch, with its random states, up to ``max_epochs`` in all.
+        """
+        if self.checkpoint_dir is None:
+            net = self._new_net(module, criterion)
+            return net.fit(dataset, None) if self.max_epochs > 0 else net.initialize()
+        path = Path(self.checkpoint_dir) / f"{stage}.pt"
+        manifest = self._checkpoint_manifest(stage, dataset if data is None else data)
+        net = self._new_net(
+            module, criterion, [("checkpoint", EpochCheckpoint(path, manifest, rng))]
+        ).initialize()
+        if path.exists():
+            state = load_checkpoint(path, manifest)
+            if state["epochs"] > self.max_epochs:
+                raise ValueError(
+                    f"checkpoint {os.fspath(path)!r} holds {state['epochs']} epochs, more than "
+                    f"max_epochs={self.max_epochs}; raise max_epochs or use another "
+                    "checkpoint_dir"
+                )
+            restore_checkpoint(net, state, rng)
+        remaining = self.max_epochs - len(net.history)
+        if remaining > 0:
+            net.partial_fit(dataset, None, epochs=remaining)
+        return net
+
     def _pretrain(
-        self, waveforms: list[np.ndarray], targets: np.ndarray | None, rng: np.random.Generator
+        self, clips: AudioClips, targets: np.ndarray | None, rng: np.random.Generator
     ) -> SelfSupervisedNet:
         """Build the model and its net and train it (runs in fit's seeded block)."""
         criterion = self._build_criterion()
-        net = self._new_net(self._build_model(), criterion)
-        if self.max_epochs > 0:
-            net.fit(self._training_dataset(waveforms, targets, rng), None)
-        else:
-            net.initialize()
-        return net
+        module = self._build_model()
+        dataset = self._training_dataset(clips, targets, rng)
+        return self._train(module, criterion, dataset, rng, data=clips)
+
+    def _continue_dataset(
+        self, clips: AudioClips, targets: np.ndarray | None, rng: np.random.Generator
+    ) -> Dataset:
+        """What continued training (``partial_fit``, ``warm_start``) iterates over."""
+        return self._training_dataset(clips, targets, rng)
+
+    def _continue(self, X, y, epochs: int) -> None:
+        """Train the fitted net ``epochs`` more epochs on ``X``, keeping optimiser state."""
+        self._fitted_model()  # fitted, at the same sample rate
+        clips = as_clips(X, sample_rate=self.sample_rate)
+        targets = self._check_targets(y, len(clips))
+        if epochs == 0:
+            return
+        # a new stream per continuation: a function of random_state and of how far
+        # training has gone, so that repeated calls do not redraw the same crops
+        base = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        sequence = np.random.SeedSequence([base, len(self.net_.history)])
+        seed = int(sequence.generate_state(1)[0] >> 1)
+        with seeded(seed, self.device_):
+            rng = np.random.default_rng(seed)
+            dataset = self._continue_dataset(clips, targets, rng)
+            self.net_.partial_fit(dataset, None, epochs=epochs)
 
     # -- scikit-learn API ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -164,13 +254,45 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self : object
             The fitted embedder.
         """
-        waveforms = check_audio(X, sample_rate=self.sample_rate)
-        targets = self._check_targets(y, len(waveforms))
+        if self.warm_start and self.__sklearn_is_fitted__():
+            self._continue(X, y, epochs=self.max_epochs)
+            return self
+        clips = as_clips(X, sample_rate=self.sample_rate)
+        targets = self._check_targets(y, len(clips))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = resolve_device(self.device)
         with seeded(seed, self.device_):
-            self.net_ = self._pretrain(waveforms, targets, np.random.default_rng(seed))
+            self.net_ = self._pretrain(clips, targets, np.random.default_rng(seed))
         self.segment_length_ = self._segment_length
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Pretrain one more epoch, on ``X`` (the first call also builds the model).
+
+        Continues the same network and optimiser state, so pretraining can go on as
+        new unlabelled audio arrives; the first call is ``fit`` with one epoch.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate``.
+        y : None or array-like of shape (n_clips,)
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+        """
+        if not self.__sklearn_is_fitted__():
+            self._validate_params()
+            max_epochs = self.max_epochs
+            try:
+                self.max_epochs = 1
+                self.fit(X, y)
+            finally:
+                self.max_epochs = max_epochs
+            return self
+        self._continue(X, y, epochs=1)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -186,8 +308,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         embeddings : ndarray of shape (n_clips, embedding_dim), dtype float32
         """
         model = self._fitted_model()
-        waveforms = check_audio(X, sample_rate=self.sample_rate)
-        return self._embed_clips(model, waveforms)
+        return self._embed_clips(model, as_clips(X, sample_rate=self.sample_rate))
 
     def transform_frames(self, X) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Embed every frame of every clip, with its time stamp.
@@ -212,8 +333,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             Centre of each frame, in seconds from the start of the clip.
         """
         model = self._fitted_model()
-        waveforms = check_audio(X, sample_rate=self.sample_rate)
-        return self._embed_frames(model, waveforms)
+        return self._embed_frames(model, as_clips(X, sample_rate=self.sample_rate))
 
     def _frame_sequence(self, model: nn.Module, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, n_samples) -> (batch, n_frames, frame_dim); methods may pick other features."""
@@ -229,17 +349,18 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
         return model
 
-    def _embed_frames(self, model: nn.Module, waveforms: list[np.ndarray], sequence=None):
+    def _embed_frames(self, model: nn.Module, clips: AudioClips, sequence=None):
         """Frame sequences per clip, batching clips of equal (padded) length.
 
         ``sequence(waveforms) -> (batch, n_frames, ...)`` defaults to
-        ``_frame_sequence``; float outputs are returned as float32.
+        ``_frame_sequence``; float outputs are returned as float32. Clips are read
+        one batch at a time (each whole: frames see their true neighbours).
         """
         sequence = sequence or (lambda batch: self._frame_sequence(model, batch))
         device = self.net_.device
-        lengths = np.array([max(len(w), self.segment_length_) for w in waveforms])
-        embeddings: list[np.ndarray] = [np.empty(0)] * len(waveforms)
-        timestamps: list[np.ndarray] = [np.empty(0)] * len(waveforms)
+        lengths = np.maximum(clips.lengths, self.segment_length_)
+        embeddings: list[np.ndarray] = [np.empty(0)] * len(clips)
+        timestamps: list[np.ndarray] = [np.empty(0)] * len(clips)
         order = np.argsort(lengths, kind="stable")
         with _evaluation_mode(model), torch.inference_mode():
             for length in np.unique(lengths):
@@ -248,13 +369,13 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     batch = same[start : start + self.batch_size]
                     padded = np.zeros((len(batch), length), dtype=np.float32)
                     for row, index in enumerate(batch):
-                        padded[row, : len(waveforms[index])] = waveforms[index]
+                        padded[row, : clips.lengths[index]] = clips[index]
                     frames = sequence(torch.from_numpy(padded).to(device))
                     if frames.is_floating_point():
                         frames = frames.float()
                     frames = frames.cpu().numpy()
                     for row, index in enumerate(batch):
-                        n_kept = -(-len(waveforms[index]) // model.frame_hop)  # ceil
+                        n_kept = -(-int(clips.lengths[index]) // model.frame_hop)  # ceil
                         n_kept = min(max(n_kept, 1), frames.shape[1])
                         embeddings[index] = frames[row, :n_kept].copy()
                         timestamps[index] = model.frame_times(n_kept)
@@ -268,38 +389,34 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """(n_frames, dim) -> clip embedding; the mean over time unless a method says otherwise."""
         return frames.mean(axis=0)
 
-    def _embed_clips(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
+    def _embed_clips(self, model: nn.Module, clips: AudioClips) -> np.ndarray:
         """Clip embeddings: the mean of window embeddings, or pooled whole-clip frames."""
         if self._embeds_whole_clips:
-            frames, _ = self._embed_frames(model, waveforms)
+            frames, _ = self._embed_frames(model, clips)
             return np.stack([self._pool_frames(f) for f in frames]).astype(np.float32)
-        return self._embed_windows(model, waveforms)
+        return self._embed_windows(model, clips)
 
-    def _embed_windows(self, model: nn.Module, waveforms: list[np.ndarray]) -> np.ndarray:
-        """Mean of the window embeddings of each clip, computed in batches of windows."""
+    def _embed_windows(self, model: nn.Module, clips: AudioClips) -> np.ndarray:
+        """Mean of the window embeddings of each clip, computed in batches of windows.
+
+        Windows are read by a data loader over :class:`skaudio.clips.ClipWindows`
+        (``num_workers`` processes read files in parallel); a long file is streamed,
+        so memory holds a batch of windows, never a whole file.
+        """
         device = self.net_.device
-        sums = np.zeros((len(waveforms), model.encoder.embedding_dim), dtype=np.float64)
-        counts = np.zeros(len(waveforms), dtype=np.int64)
-        pending: list[np.ndarray] = []
-        owners: list[int] = []
-
-        def flush() -> None:
-            batch = torch.from_numpy(np.concatenate(pending)).to(device)
-            embeddings = model.embed(batch).float().cpu().numpy()
-            np.add.at(sums, np.asarray(owners), embeddings)
-            pending.clear()
-            owners.clear()
-
+        sums = np.zeros((len(clips), model.encoder.embedding_dim), dtype=np.float64)
+        counts = np.zeros(len(clips), dtype=np.int64)
+        loader = DataLoader(
+            ClipWindows(clips, self.segment_length_),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+        )
         with _evaluation_mode(model), torch.inference_mode():
-            for index, waveform in enumerate(waveforms):
-                windows = sliding_windows(waveform, self.segment_length_)
-                pending.append(windows)
-                owners.extend([index] * len(windows))
-                counts[index] = len(windows)
-                if len(owners) >= self.batch_size:
-                    flush()
-            if pending:
-                flush()
+            for owners, windows in loader:
+                embeddings = model.embed(windows.to(device)).float().cpu().numpy()
+                owners = owners.numpy()
+                np.add.at(sums, owners, embeddings)
+                np.add.at(counts, owners, 1)
         return (sums / counts[:, None]).astype(np.float32)
 
     def __sklearn_is_fitted__(self) -> bool:

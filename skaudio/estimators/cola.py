@@ -81,6 +81,21 @@ class COLAEmbedder(BaseAudioEmbedder):
         AdamW weight decay.
     device : str, default="auto"
         ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``; or any torch device.
+    num_workers : int, default=0
+        Data-loader processes that read, resample and crop the audio while the model
+        trains (and read files for :meth:`transform`); 0 reads in the main process.
+        Files given as paths are always read on demand, never all at once.
+    checkpoint_dir : str, path or None, default=None
+        Folder where pretraining saves a checkpoint after every epoch (weights,
+        optimiser, history, random states). Fitting again with the same folder, the
+        same parameters and the same data resumes from the last complete epoch, e.g.
+        after the process was killed, and ends at ``max_epochs`` in all, exactly as
+        an uninterrupted run; a corrupt checkpoint or one from another configuration
+        raises a ``ValueError``.
+    warm_start : bool, default=False
+        When True and already fitted, :meth:`fit` continues pretraining the same
+        network for ``max_epochs`` more epochs on the new data instead of starting
+        over (:meth:`partial_fit` continues by one epoch).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, segment sampling and batch order. An int gives
         identical results across calls (on the same device).
@@ -158,6 +173,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         device: str = "auto",
+        num_workers: int = 0,
+        checkpoint_dir=None,
+        warm_start: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -178,6 +196,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -215,5 +236,5 @@ class COLAEmbedder(BaseAudioEmbedder):
     def _build_criterion(self) -> COLACriterion:
         return COLACriterion(self.frame_weight, self.pitch_weight, self.frame_margin)
 
-    def _training_dataset(self, waveforms, targets, rng: np.random.Generator) -> SegmentPairDataset:
-        return SegmentPairDataset(waveforms, self._segment_length, rng)
+    def _training_dataset(self, clips, targets, rng: np.random.Generator) -> SegmentPairDataset:
+        return SegmentPairDataset(clips, self._segment_length, rng)

@@ -68,6 +68,21 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     lr : float, default=1e-3
     weight_decay : float, default=0.0
     device : str, default="auto"
+    num_workers : int, default=0
+        Data-loader processes that read, resample and crop the audio while the model
+        trains (and read files for :meth:`transform`); 0 reads in the main process.
+        Files given as paths are always read on demand, never all at once.
+    checkpoint_dir : str, path or None, default=None
+        Folder where pretraining saves a checkpoint after every epoch (weights,
+        optimiser, history, random states). Fitting again with the same folder, the
+        same parameters and the same data resumes from the last complete epoch, e.g.
+        after the process was killed, and ends at ``max_epochs`` in all, exactly as
+        an uninterrupted run; a corrupt checkpoint or one from another configuration
+        raises a ``ValueError``.
+    warm_start : bool, default=False
+        When True and already fitted, :meth:`fit` continues pretraining the same
+        network for ``max_epochs`` more epochs on the new data instead of starting
+        over (:meth:`partial_fit` continues by one epoch).
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, segment sampling, batch order and augmentations.
     verbose : int, default=0
@@ -131,6 +146,9 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         device: str = "auto",
+        num_workers: int = 0,
+        checkpoint_dir=None,
+        warm_start: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -150,6 +168,9 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -191,5 +212,5 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     def _build_criterion(self) -> NTXentCriterion:
         return NTXentCriterion(self.temperature, self.supervised_weight)
 
-    def _training_dataset(self, waveforms, targets, rng: np.random.Generator):
-        return SegmentPairDataset(waveforms, self._segment_length, rng, targets)
+    def _training_dataset(self, clips, targets, rng: np.random.Generator):
+        return SegmentPairDataset(clips, self._segment_length, rng, targets)

@@ -10,8 +10,8 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils._param_validation import Interval
 
+from ..clips import as_clips
 from ..encoders import PatchAutoencoder
-from ..io import check_audio
 from ..losses import NextTokenCriterion, ReconstructionCriterion
 from ..models import TokenTransformerModel
 from ..models.token_transformer import NextTokenTransformer, PatchReconstruction
@@ -96,6 +96,21 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
     lr : float, default=1e-3
     weight_decay : float, default=0.0
     device : str, default="auto"
+    num_workers : int, default=0
+        Data-loader processes that read, resample and crop the audio while the model
+        trains (and read files for :meth:`transform`); 0 reads in the main process.
+        Files given as paths are always read on demand, never all at once.
+    checkpoint_dir : str, path or None, default=None
+        Folder where pretraining saves a checkpoint after every epoch (weights,
+        optimiser, history, random states). Fitting again with the same folder, the
+        same parameters and the same data resumes from the last complete epoch, e.g.
+        after the process was killed, and ends at ``max_epochs`` in all, exactly as
+        an uninterrupted run; a corrupt checkpoint or one from another configuration
+        raises a ``ValueError``.
+    warm_start : bool, default=False
+        When True and already fitted, :meth:`fit` continues pretraining the same
+        network for ``max_epochs`` more epochs on the new data instead of starting
+        over (:meth:`partial_fit` continues by one epoch).
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
@@ -180,6 +195,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         device: str = "auto",
+        num_workers: int = 0,
+        checkpoint_dir=None,
+        warm_start: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -204,6 +222,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.lr = lr
         self.weight_decay = weight_decay
         self.device = device
+        self.num_workers = num_workers
+        self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -242,23 +263,27 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             seed=int(torch.randint(2**31 - 1, (1,))),
         )
 
-    def _raw_patches(self, model: TokenTransformerModel, waveforms) -> list[torch.Tensor]:
-        """Unstandardised patches of each clip, (n_patches_i, patch_dim), on the CPU."""
+    def _raw_patches(self, model: TokenTransformerModel, clips) -> list[torch.Tensor]:
+        """Unstandardised patches of each clip, (n_patches_i, patch_dim), on the CPU.
+
+        Clips are read one at a time; the patches of the corpus are kept (the
+        autoencoder and k-means stages need them all).
+        """
         with torch.inference_mode():
             return [
                 model.encoder.raw_patches(
-                    model.spectrogram(torch.from_numpy(w)[None].to(self.device_))
+                    model.spectrogram(torch.from_numpy(clips[i])[None].to(self.device_))
                 )[0].cpu()
-                for w in waveforms
+                for i in range(len(clips))
             ]
 
-    def _pretrain(self, waveforms, targets, rng: np.random.Generator):
+    def _pretrain(self, clips, targets, rng: np.random.Generator):
         model = self._build_model().to(self.device_)
         autoencoder = model.encoder
         self.stage_seconds_ = {}
 
         start = time.perf_counter()
-        raw = self._raw_patches(model, waveforms)
+        raw = self._raw_patches(model, clips)
         autoencoder.set_normalisation(torch.cat(raw))
         per_clip = [autoencoder.standardise(p) for p in raw]
         patches = torch.cat(per_clip)
@@ -267,13 +292,14 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
                 f"the training clips give {len(patches)} patches, fewer than "
                 f"n_tokens={self.n_tokens}: use more or longer clips, or fewer tokens"
             )
-        self.autoencoder_ = self._new_net(
-            PatchReconstruction(autoencoder), ReconstructionCriterion()
+        self.autoencoder_ = self._train(
+            PatchReconstruction(autoencoder),
+            ReconstructionCriterion(),
+            patches.numpy(),
+            rng,
+            stage="autoencoder",
+            data=clips,
         )
-        if self.max_epochs > 0:
-            self.autoencoder_.fit(patches.numpy(), None)
-        else:
-            self.autoencoder_.initialize()
         self.stage_seconds_["autoencoder"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -292,12 +318,10 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.stage_seconds_["kmeans"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        net = self._new_net(model, NextTokenCriterion())
-        if self.max_epochs > 0:
-            dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
-            net.fit(dataset, None)
-        else:
-            net.initialize()
+        dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
+        net = self._train(
+            model, NextTokenCriterion(), dataset, rng, stage="transformer", data=clips
+        )
         self.stage_seconds_["transformer"] = time.perf_counter() - start
         return net
 
@@ -314,9 +338,16 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             Values in ``[0, n_tokens)``.
         """
         model = self._fitted_model()
-        waveforms = check_audio(X, sample_rate=self.sample_rate)
-        tokens, _ = self._embed_frames(model, waveforms, sequence=model.tokenize)
+        clips = as_clips(X, sample_rate=self.sample_rate)
+        tokens, _ = self._embed_frames(model, clips, sequence=model.tokenize)
         return tokens
+
+    def _continue_dataset(self, clips, targets, rng: np.random.Generator) -> TokenWindowDataset:
+        # the tokenizer (autoencoder and codebook) stays as learnt: continued training
+        # teaches the transformer the token sequences of the new clips
+        model = self.net_.module_
+        tokens, _ = self._embed_frames(model, clips, sequence=model.tokenize)
+        return TokenWindowDataset(tokens, self.context_tokens + 1, self.n_tokens)
 
     def next_token_accuracy(self, X) -> float:
         """Accuracy of the transformer's next-token prediction on the clips of ``X``.

@@ -1,0 +1,340 @@
+"""Clips read on demand: audio in memory or in files, accessed by segment or by window.
+
+The estimators never hold a corpus of files in memory. :func:`as_clips` validates the
+input once (arrays in full, files by their headers) and returns an :class:`AudioClips`
+whose segments and windows are read only when a dataset asks for them:
+
+- :class:`ArrayClips` wraps waveforms already in memory (arrays, lists of arrays);
+- :class:`FileClips` wraps audio files: a training crop reads only its own samples,
+  and embedding streams a file block by block (resampling with a streaming soxr
+  resampler, which gives the same samples as resampling the whole file), so memory
+  is bounded by a window, not by the file nor by the number of files.
+
+:class:`ClipWindows` is the iterable dataset of windows that ``transform`` reads; with
+``num_workers`` data-loader workers, each worker reads its share of the clips.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import soundfile as sf
+import soxr
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .io import _is_path, check_audio, load_audio_file
+from .segments import random_offset, sliding_windows, window_starts
+
+__all__ = ["ArrayClips", "AudioClips", "ClipWindows", "FileClips", "as_clips", "clips_of"]
+
+#: samples read per block when streaming a file
+_BLOCK_FRAMES = 65536
+#: extra source samples per unit of downsampling ratio read on each side of a resampled
+#: crop, so that the crop's samples equal those of the whole file resampled
+_RESAMPLE_MARGIN = 256
+
+
+class AudioClips(Sequence):
+    """Mono float32 clips at one sample rate, read on demand.
+
+    ``clips[i]`` is the whole waveform of clip ``i``; :meth:`segment` reads part of
+    it; :meth:`windows` yields its embedding windows. ``lengths[i]`` is its number
+    of samples at ``sample_rate``.
+
+    Attributes
+    ----------
+    lengths : ndarray of shape (n_clips,), dtype int64
+    sample_rate : int or None
+    """
+
+    lengths: np.ndarray
+    sample_rate: int | None
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.segment(index, 0, int(self.lengths[index]))
+
+    def segment(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)`` of clip ``index``, shape (stop - start,), float32."""
+        raise NotImplementedError
+
+    def random_segment(self, index: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """A random crop of ``length`` samples, or the clip zero-padded at a random offset.
+
+        Draws exactly as :func:`skaudio.segments.random_segment` does on the whole
+        waveform, reading only the samples it returns.
+        """
+        n = int(self.lengths[index])
+        offset = random_offset(n, length, rng)
+        if n >= length:
+            return self.segment(index, offset, offset + length)
+        segment = np.zeros(length, dtype=np.float32)
+        segment[offset : offset + n] = self[index]
+        return segment
+
+    def windows(self, index: int, length: int, hop: int | None = None) -> Iterator[np.ndarray]:
+        """The windows of :func:`skaudio.segments.sliding_windows`, a block at a time.
+
+        Yields arrays of shape (n_windows_in_block, length) whose concatenation is
+        ``sliding_windows(self[index], length, hop)``.
+        """
+        yield sliding_windows(self[index], length, hop)
+
+
+class ArrayClips(AudioClips):
+    """Waveforms already in memory.
+
+    Parameters
+    ----------
+    waveforms : list of ndarray of shape (n_samples_i,), float32
+        Validated waveforms (see :func:`skaudio.io.check_audio`).
+    sample_rate : int or None, default=None
+        Their rate, when known.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.clips import ArrayClips
+    >>> clips = ArrayClips([np.arange(10, dtype=np.float32)], sample_rate=8000)
+    >>> len(clips), clips.lengths.tolist(), clips.segment(0, 2, 5).tolist()
+    (1, [10], [2.0, 3.0, 4.0])
+    """
+
+    def __init__(self, waveforms: list[np.ndarray], sample_rate: int | None = None) -> None:
+        self.waveforms = waveforms
+        self.sample_rate = sample_rate
+        self.lengths = np.array([len(w) for w in waveforms], dtype=np.int64)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.waveforms[index]
+
+    def segment(self, index: int, start: int, stop: int) -> np.ndarray:
+        return self.waveforms[index][start:stop]
+
+
+class FileClips(AudioClips):
+    """Audio files, read on demand at ``sample_rate`` (downmixed to mono, resampled).
+
+    Only the headers are read on construction: a missing, unreadable or empty file
+    fails here, with its index and path. Samples are read when asked for and checked
+    then (NaN or infinite samples raise a ``ValueError`` naming the file).
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+    sample_rate : int
+        Rate of the returned samples, in Hz.
+
+    Attributes
+    ----------
+    lengths : ndarray of shape (n_clips,), dtype int64
+        Samples per file at ``sample_rate`` (as :func:`librosa.resample` gives).
+    file_rates : ndarray of shape (n_clips,), dtype int64
+        Each file's own rate.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile as sf
+    >>> from skaudio.clips import FileClips
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "tone.wav")
+    ...     sf.write(path, np.sin(np.arange(16000) / 10), 16000)
+    ...     clips = FileClips([path], sample_rate=8000)  # resampled on reading
+    ...     crop = clips.segment(0, 1000, 1400)
+    ...     windows = np.concatenate(list(clips.windows(0, length=3000)))
+    >>> clips.lengths.tolist(), crop.shape, windows.shape
+    ([8000], (400,), (3, 3000))
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike], sample_rate: int) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        self.sample_rate = sample_rate
+        frames = np.empty(len(self.paths), dtype=np.int64)
+        rates = np.empty(len(self.paths), dtype=np.int64)
+        for index, path in enumerate(self.paths):
+            try:
+                info = sf.info(path)
+            except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+                raise ValueError(
+                    f"clip {index}: could not read audio file {path!r}: {exc}"
+                ) from exc
+            if info.frames <= 0:
+                raise ValueError(f"clip {index}: audio file {path!r} holds no samples")
+            frames[index], rates[index] = info.frames, info.samplerate
+        self.file_rates = rates
+        self.lengths = np.ceil(frames * (sample_rate / rates)).astype(np.int64)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        try:
+            waveform = load_audio_file(path, self.sample_rate)
+        except ValueError as exc:
+            raise ValueError(f"clip {index}: {exc}") from exc
+        return self._checked(waveform, index, 0)
+
+    def _checked(self, samples: np.ndarray, index: int, first_sample: int) -> np.ndarray:
+        finite = np.isfinite(samples)
+        if not finite.all():
+            at = first_sample + int(np.argmin(finite))
+            raise ValueError(
+                f"clip {index} ({self.paths[index]!r}) contains NaN or infinity "
+                f"(first at sample {at})"
+            )
+        return samples
+
+    def _read(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Mono source samples ``[start, stop)`` of file ``index`` at its own rate."""
+        data, _ = sf.read(
+            self.paths[index], start=start, stop=stop, dtype="float32", always_2d=True
+        )
+        return data.mean(axis=1, dtype=np.float32)
+
+    def segment(self, index: int, start: int, stop: int) -> np.ndarray:
+        rate = int(self.file_rates[index])
+        if rate == self.sample_rate:
+            return self._checked(self._read(index, start, stop), index, start)
+        # read the matching source range plus a margin for the resampling filter,
+        # starting on a source sample that falls exactly on an output sample
+        ratio = self.sample_rate / rate
+        step = rate // math.gcd(rate, self.sample_rate)
+        margin = _RESAMPLE_MARGIN * max(1, math.ceil(1 / ratio))
+        source_start = max(0, math.floor(start / ratio) - margin) // step * step
+        source_stop = math.ceil(stop / ratio) + margin
+        source = self._read(index, source_start, source_stop)
+        resampled = soxr.resample(source, rate, self.sample_rate, quality="HQ")
+        offset = start - source_start * self.sample_rate // rate
+        samples = np.zeros(stop - start, dtype=np.float32)
+        piece = resampled[offset : offset + stop - start]
+        samples[: len(piece)] = piece
+        return self._checked(samples, index, start)
+
+    def _stream(self, index: int) -> Iterator[np.ndarray]:
+        """The file at ``sample_rate`` in consecutive blocks, exactly ``lengths[index]`` samples."""
+        rate = int(self.file_rates[index])
+        resampler = (
+            None
+            if rate == self.sample_rate
+            else soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        )
+        remaining = int(self.lengths[index])
+        position = 0
+        with sf.SoundFile(self.paths[index]) as file:
+            while remaining > 0:
+                data = file.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                last = len(data) < _BLOCK_FRAMES
+                block = data.mean(axis=1, dtype=np.float32)
+                if resampler is not None:
+                    block = resampler.resample_chunk(block, last=last)
+                if last and len(block) < remaining:  # rounding: pad as librosa does
+                    block = np.concatenate([block, np.zeros(remaining - len(block), np.float32)])
+                block = self._checked(block[:remaining], index, position)
+                position += len(block)
+                remaining -= len(block)
+                if len(block):
+                    yield block
+                if last:
+                    break
+
+    def windows(self, index: int, length: int, hop: int | None = None) -> Iterator[np.ndarray]:
+        n = int(self.lengths[index])
+        if n <= length:
+            yield sliding_windows(self[index], length, hop)
+            return
+        starts = window_starts(n, length, hop)
+        buffer = np.zeros(0, dtype=np.float32)
+        buffer_start = 0  # clip position of buffer[0]
+        next_start = 0  # index into starts
+        for block in self._stream(index):
+            buffer = np.concatenate([buffer, block])
+            ready = []
+            while next_start < len(starts) and starts[next_start] + length <= buffer_start + len(
+                buffer
+            ):
+                offset = starts[next_start] - buffer_start
+                ready.append(buffer[offset : offset + length])
+                next_start += 1
+            if ready:
+                yield np.stack(ready)
+            if next_start < len(starts):  # drop samples no later window needs
+                keep_from = starts[next_start] - buffer_start
+                buffer, buffer_start = buffer[keep_from:], starts[next_start]
+
+
+def clips_of(waveforms: AudioClips | Sequence[np.ndarray]) -> AudioClips:
+    """``waveforms`` as :class:`AudioClips`: unchanged if they are, else :class:`ArrayClips`."""
+    return waveforms if isinstance(waveforms, AudioClips) else ArrayClips(list(waveforms))
+
+
+def as_clips(X: object, *, sample_rate: int) -> AudioClips:
+    """Validate audio input like :func:`skaudio.io.check_audio`, without loading files.
+
+    Parameters
+    ----------
+    X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+        A list made only of paths gives :class:`FileClips` (headers checked now,
+        samples read on demand); anything else is validated in full by
+        :func:`skaudio.io.check_audio` and wrapped in :class:`ArrayClips`.
+    sample_rate : int
+
+    Returns
+    -------
+    clips : AudioClips
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`skaudio.io.check_audio`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.clips import as_clips
+    >>> clips = as_clips(np.zeros((3, 800)), sample_rate=8000)
+    >>> type(clips).__name__, clips.lengths.tolist()
+    ('ArrayClips', [800, 800, 800])
+    """
+    if isinstance(X, list | tuple) and X and all(_is_path(x) for x in X):
+        check_audio([np.zeros(1)], sample_rate=sample_rate)  # validates sample_rate
+        return FileClips(X, sample_rate)
+    return ArrayClips(check_audio(X, sample_rate=sample_rate), sample_rate)
+
+
+class ClipWindows(IterableDataset):
+    """The embedding windows of every clip, as ``(clip_index, window)`` items.
+
+    With several data-loader workers, worker ``k`` of ``K`` reads clips
+    ``k, k + K, ...``, so each clip is read once; items arrive in no fixed order,
+    which is why they carry their clip's index.
+
+    Parameters
+    ----------
+    clips : AudioClips
+    length : int
+        Window length in samples (see :meth:`AudioClips.windows`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.clips import ArrayClips, ClipWindows
+    >>> clips = ArrayClips([np.zeros(10, np.float32), np.zeros(3, np.float32)], 8000)
+    >>> [(index, window.shape) for index, window in ClipWindows(clips, length=4)]
+    [(0, (4,)), (0, (4,)), (0, (4,)), (1, (4,))]
+    """
+
+    def __init__(self, clips: AudioClips, length: int) -> None:
+        self.clips = clips
+        self.length = length
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        worker = get_worker_info()
+        first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        for index in range(first, len(self.clips), step):
+            for block in self.clips.windows(index, self.length):
+                for window in block:
+                    yield index, window
