@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["DeviceGenerator", "resolve_device", "seeded"]
+__all__ = ["DeviceGenerator", "device_generators", "resolve_device", "seeded"]
 
 
 def resolve_device(device: str) -> str:
@@ -68,3 +68,13 @@ class DeviceGenerator:
 
     def __getstate__(self):
         return {"seed": self.seed, "_generator": None}
+
+
+def device_generators(module: torch.nn.Module) -> list[DeviceGenerator]:
+    """The :class:`DeviceGenerator` of every submodule of ``module``, in module order."""
+    return [
+        value
+        for submodule in module.modules()
+        for value in vars(submodule).values()
+        if isinstance(value, DeviceGenerator)
+    ]

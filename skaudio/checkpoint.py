@@ -20,8 +20,9 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from ._torch_utils import DeviceGenerator
+from ._torch_utils import device_generators
 
 __all__ = ["EpochCheckpoint", "load_checkpoint", "restore_checkpoint"]
 
@@ -29,14 +30,14 @@ __all__ = ["EpochCheckpoint", "load_checkpoint", "restore_checkpoint"]
 FORMAT = 1
 
 
-def _device_generators(module: nn.Module) -> list[DeviceGenerator]:
-    """The :class:`DeviceGenerator` of every submodule, in module order."""
-    return [
-        value
-        for submodule in module.modules()
-        for value in vars(submodule).values()
-        if isinstance(value, DeviceGenerator)
-    ]
+def _unwrapped(module: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def _model_device(net) -> torch.device:
+    """Where the net's model lives (skorch's ``device`` is None under accelerate)."""
+    return next(_unwrapped(net.module_).parameters()).device
 
 
 def _plain(value):
@@ -53,12 +54,12 @@ def _plain(value):
 def _random_states(net, rng: np.random.Generator) -> dict:
     generators = [
         None if g._generator is None else g._generator.get_state()
-        for g in _device_generators(net.module_)
+        for g in device_generators(_unwrapped(net.module_))
     ]
     states = {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
     states["model"] = generators
-    if torch.cuda.is_available() and str(net.device).startswith("cuda"):
-        states["cuda"] = torch.cuda.get_rng_state(torch.device(net.device))
+    if _model_device(net).type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(_model_device(net))
     return states
 
 
@@ -108,7 +109,7 @@ class EpochCheckpoint(Callback):
             "format": FORMAT,
             "manifest": self.manifest,
             "epochs": len(net.history),
-            "module": net.module_.state_dict(),
+            "module": _unwrapped(net.module_).state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "history": _plain(net.history.to_list()),
             "random": _random_states(net, self.rng),
@@ -188,14 +189,15 @@ def restore_checkpoint(net, state: dict, rng: np.random.Generator) -> None:
     rng : numpy.random.Generator
         The run's numpy generator; its state is overwritten.
     """
-    net.module_.load_state_dict(state["module"])
+    _unwrapped(net.module_).load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history = History(state["history"])
     random = state["random"]
     torch.set_rng_state(random["torch"])
-    if "cuda" in random and str(net.device).startswith("cuda"):
-        torch.cuda.set_rng_state(random["cuda"], torch.device(net.device))
+    if "cuda" in random and _model_device(net).type == "cuda":
+        torch.cuda.set_rng_state(random["cuda"], _model_device(net))
     rng.bit_generator.state = random["numpy"]
-    for generator, saved in zip(_device_generators(net.module_), random["model"], strict=True):
+    model = _unwrapped(net.module_)
+    for generator, saved in zip(device_generators(model), random["model"], strict=True):
         if saved is not None:
-            generator.on(net.device).set_state(saved)
+            generator.on(_model_device(net)).set_state(saved)

@@ -21,9 +21,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._torch_utils import resolve_device, seeded
+from .._torch_utils import device_generators, resolve_device, seeded
 from ..checkpoint import EpochCheckpoint, load_checkpoint, restore_checkpoint
 from ..clips import AudioClips, ClipWindows, as_clips
+from ..distributed import convert_sync_batchnorm, distributed_net_class, rank, to_plain_net
 from ..encoders import ENCODERS, make_encoder
 from ..features import LogMelSpectrogram
 from ..training import SelfSupervisedNet, seed_worker, training_callbacks
@@ -40,6 +41,21 @@ def _evaluation_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
+
+
+def _join_processes(device: str) -> tuple[str, int]:
+    """Join the processes of a distributed run (set up by ``accelerate launch``/``torchrun``).
+
+    Returns this process's device and index; a lone process gets index 0.
+    """
+    try:
+        from accelerate import PartialState
+    except ImportError as exc:
+        raise ImportError(
+            'distributed=True needs accelerate: pip install "skaudio[distributed]"'
+        ) from exc
+    state = PartialState(cpu=device == "cpu")
+    return str(state.device), state.process_index
 
 
 class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -84,6 +100,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "checkpoint_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
+        "distributed": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -91,7 +108,15 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     #: parameters that do not change what is learnt: a checkpoint written under other
     #: values of these can be resumed
     _RUN_ONLY_PARAMS = frozenset(
-        {"max_epochs", "device", "num_workers", "checkpoint_dir", "warm_start", "verbose"}
+        {
+            "max_epochs",
+            "device",
+            "num_workers",
+            "checkpoint_dir",
+            "warm_start",
+            "distributed",
+            "verbose",
+        }
     )
 
     # -- hooks -----------------------------------------------------------------------
@@ -129,12 +154,21 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return max(1, round(self.segment_seconds * self.sample_rate))
 
     def _new_net(
-        self, module: nn.Module, criterion: nn.Module, callbacks: list | None = None
+        self,
+        module: nn.Module,
+        criterion: nn.Module,
+        callbacks: list | None = None,
+        *,
+        distributed: bool = False,
     ) -> SelfSupervisedNet:
-        """A skorch net training ``module`` with ``criterion`` at this estimator's settings."""
+        """A skorch net training ``module`` with ``criterion`` at this estimator's settings.
+
+        With ``distributed``, the net trains through accelerate (one process of a
+        multi-process run), with batch norms over the global batch and
+        ``batch_size`` clips per global batch, split between the processes.
+        """
         metric_names = getattr(criterion, "metric_names", ())
-        return SelfSupervisedNet(
-            module=module,
+        settings = dict(
             criterion=criterion,
             optimizer=torch.optim.AdamW,
             lr=self.lr,
@@ -147,8 +181,26 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             iterator_train__num_workers=self.num_workers,
             iterator_train__worker_init_fn=seed_worker,
             callbacks=training_callbacks(metric_names, self.verbose) + (callbacks or []),
-            device=self.device_,
             verbose=int(self.verbose),
+        )
+        if not distributed:
+            return SelfSupervisedNet(module=module, device=self.device_, **settings)
+        from accelerate import Accelerator
+        from accelerate.utils import DataLoaderConfiguration
+
+        accelerator = Accelerator(
+            cpu=self.device_ == "cpu",
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+        )
+        if self.batch_size % accelerator.num_processes:
+            raise ValueError(
+                f"batch_size={self.batch_size} is the global batch: it must be a multiple "
+                f"of the {accelerator.num_processes} processes"
+            )
+        for generator in device_generators(module):  # other augmentations per process
+            generator.seed += accelerator.process_index
+        return distributed_net_class()(
+            module=convert_sync_batchnorm(module), accelerator=accelerator, device=None, **settings
         )
 
     def _checkpoint_manifest(self, stage: str, data) -> dict:
@@ -182,15 +234,17 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``data``, by default ``dataset``) is loaded first: training continues from its
         last complete epoch, with its random states, up to ``max_epochs`` in all.
         """
-        if self.checkpoint_dir is None:
-            net = self._new_net(module, criterion)
-            return net.fit(dataset, None) if self.max_epochs > 0 else net.initialize()
-        path = Path(self.checkpoint_dir) / f"{stage}.pt"
-        manifest = self._checkpoint_manifest(stage, dataset if data is None else data)
-        net = self._new_net(
-            module, criterion, [("checkpoint", EpochCheckpoint(path, manifest, rng))]
-        ).initialize()
-        if path.exists():
+        if self.max_epochs == 0 and self.checkpoint_dir is None:
+            return self._new_net(module, criterion).initialize()
+        callbacks = []
+        if self.checkpoint_dir is not None:
+            path = Path(self.checkpoint_dir) / f"{stage}.pt"
+            manifest = self._checkpoint_manifest(stage, dataset if data is None else data)
+            writer = EpochCheckpoint(path, manifest, rng, is_writer=rank() == 0)
+            callbacks.append(("checkpoint", writer))
+        net = self._new_net(module, criterion, callbacks, distributed=self.distributed)
+        net.initialize()
+        if self.checkpoint_dir is not None and path.exists():
             state = load_checkpoint(path, manifest)
             if state["epochs"] > self.max_epochs:
                 raise ValueError(
@@ -202,7 +256,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         remaining = self.max_epochs - len(net.history)
         if remaining > 0:
             net.partial_fit(dataset, None, epochs=remaining)
-        return net
+        # a net holding an accelerator does not pickle: keep the trained parts only
+        return to_plain_net(net) if self.distributed else net
 
     def _pretrain(
         self, clips: AudioClips, targets: np.ndarray | None, rng: np.random.Generator
@@ -261,8 +316,13 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         targets = self._check_targets(y, len(clips))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.device_ = resolve_device(self.device)
+        process = 0
+        if self.distributed:
+            self.device_, process = _join_processes(self.device_)
+        # each process of a distributed run crops its clips with its own stream
+        data_seed = [seed, process] if process else seed
         with seeded(seed, self.device_):
-            self.net_ = self._pretrain(clips, targets, np.random.default_rng(seed))
+            self.net_ = self._pretrain(clips, targets, np.random.default_rng(data_seed))
         self.segment_length_ = self._segment_length
         return self
 

@@ -96,6 +96,12 @@ class COLAEmbedder(BaseAudioEmbedder):
         When True and already fitted, :meth:`fit` continues pretraining the same
         network for ``max_epochs`` more epochs on the new data instead of starting
         over (:meth:`partial_fit` continues by one epoch).
+    distributed : bool, default=False
+        Pretrain as one process of a multi-process run (PyTorch DDP through
+        accelerate; start the script with ``accelerate launch`` or ``torchrun``):
+        ``batch_size`` is the global batch, split between the processes; contrastive
+        negatives and batch-norm statistics come from the global batch. Needs the
+        ``distributed`` extra; a lone process trains as usual.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, segment sampling and batch order. An int gives
         identical results across calls (on the same device).
@@ -176,6 +182,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         num_workers: int = 0,
         checkpoint_dir=None,
         warm_start: bool = False,
+        distributed: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -199,6 +206,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 

@@ -101,6 +101,12 @@ class CPCEmbedder(BaseAudioEmbedder):
         When True and already fitted, :meth:`fit` continues pretraining the same
         network for ``max_epochs`` more epochs on the new data instead of starting
         over (:meth:`partial_fit` continues by one epoch).
+    distributed : bool, default=False
+        Pretrain as one process of a multi-process run (PyTorch DDP through
+        accelerate; start the script with ``accelerate launch`` or ``torchrun``):
+        ``batch_size`` is the global batch, split between the processes; contrastive
+        negatives and batch-norm statistics come from the global batch. Needs the
+        ``distributed`` extra; a lone process trains as usual.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, crops, batch order and negative sampling.
     verbose : int, default=0
@@ -189,6 +195,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         num_workers: int = 0,
         checkpoint_dir=None,
         warm_start: bool = False,
+        distributed: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -218,6 +225,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import gather, gather_with_grad
+
 __all__ = [
     "ContrastiveCrossEntropy",
     "NTXentCriterion",
@@ -354,6 +356,11 @@ class NTXentCriterion(nn.Module):
     unlabelled clips) is added with weight ``supervised_weight`` (the
     semi-supervised training of CLAR, Al-Tahan & Mohsenzadeh, 2021).
 
+    In multi-process training, ``z1``, ``z2``, the class logits and the targets of
+    all processes are gathered first (:func:`skaudio.distributed.gather_with_grad`),
+    so the negatives and the supervised mean are those of the global batch and the
+    loss is the same in every process; in a single process nothing changes.
+
     Parameters
     ----------
     temperature : float
@@ -388,9 +395,10 @@ class NTXentCriterion(nn.Module):
 
     def forward(self, y_pred, target: torch.Tensor) -> torch.Tensor:
         z1, z2, class_logits = y_pred
-        loss = nt_xent_loss(z1, z2, self.temperature)
+        loss = nt_xent_loss(gather_with_grad(z1), gather_with_grad(z2), self.temperature)
         if class_logits is not None and self.supervised_weight > 0:
             labels = torch.cat([target, target]).to(class_logits.device).long()
+            class_logits, labels = gather_with_grad(class_logits), gather(labels)
             labelled = labels >= 0
             if labelled.any():
                 supervised = F.cross_entropy(class_logits[labelled], labels[labelled])
@@ -400,4 +408,4 @@ class NTXentCriterion(nn.Module):
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: how often a view's nearest other view is its pair."""
         z1, z2, _ = y_pred
-        return {"pretext_acc": nt_xent_accuracy(z1, z2).item()}
+        return {"pretext_acc": nt_xent_accuracy(gather(z1), gather(z2)).item()}

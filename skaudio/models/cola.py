@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..distributed import gather_with_grad
 from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import ProjectionHead
 from ..losses import COLAOutput
@@ -23,8 +24,12 @@ class COLAModel(EmbeddingModel):
     similarity of every anchor to every positive of the batch makes the logits.
 
     All views go through the encoder as one batch, so batch-norm statistics are
-    shared by them. Two optional strategies of multi-strategy COLA (Kuroyanagi &
-    Komatsu, 2022) reuse the encoder's frame sequence:
+    shared by them. In multi-process training the anchors and positives of all
+    processes are gathered, so the negatives come from the global batch (see
+    :mod:`skaudio.distributed`).
+
+    Two optional strategies of multi-strategy COLA (Kuroyanagi & Komatsu, 2022) reuse
+    the encoder's frame sequence:
 
     - frame level: a frame head (Linear -> LayerNorm -> tanh per frame) and a
       similarity between every pair of frames of each view;
@@ -131,17 +136,24 @@ class COLAModel(EmbeddingModel):
         Returns
         -------
         output : COLAOutput
-            ``clip_logits`` of shape (batch, batch), positives on the diagonal; the
-            frame logits and pitch scores when those strategies are on.
+            ``clip_logits`` of shape (world * batch, world * batch), positives on the
+            diagonal: in a run of ``world`` processes (1 unless distributed), every
+            anchor of the global batch against every positive of the global batch
+            (:func:`skaudio.distributed.gather_with_grad`), identical in every process;
+            the frame logits and pitch scores (of this process's batch only) when those
+            strategies are on.
         """
         if not self.uses_spectrogram:
             clips = self.embed(torch.cat([anchor, positive]))
-            return COLAOutput(self.similarity(*self.head(clips).chunk(2)))
+            anchors, positives = self.head(clips).chunk(2)
+            return COLAOutput(
+                self.similarity(gather_with_grad(anchors), gather_with_grad(positives))
+            )
         n = anchor.shape[0]
         spectrograms, semitones = self._spectrograms(anchor, positive)
         frames = self.encoder.forward_frames(spectrograms.unsqueeze(1))
         anchors, positives = self.head(self.encoder.pool(frames[: 2 * n])).chunk(2)
-        output = COLAOutput(self.similarity(anchors, positives))
+        output = COLAOutput(self.similarity(gather_with_grad(anchors), gather_with_grad(positives)))
         if self.frame_head is not None:
             projected = self.frame_head(frames)
             output = output._replace(frame_logits=self.frame_similarity(projected, projected))
