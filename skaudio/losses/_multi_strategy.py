@@ -168,8 +168,9 @@ class COLAOutput(NamedTuple):
 
     Parameters
     ----------
-    clip_logits : Tensor of shape (batch, batch)
-        Anchors against positives; positives on the diagonal.
+    clip_logits : Tensor of shape (world * batch, world * batch)
+        Anchors against positives; positives on the diagonal (in a run of ``world``
+        processes, those of the global batch; ``world`` is 1 otherwise).
     frame_logits : Tensor of shape (n_views * batch, n_frames, n_frames) or None, default=None
         Frame-against-frame similarities within each view (frame strategy only):
         anchors, positives, then the pitch-shifted anchors if any (``n_views`` is 2,
