@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._model_file import load_model_file
 from .estimators._base import BaseAudioEmbedder
 
 __all__ = ["HEARModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
@@ -143,20 +142,8 @@ def load_model(model_file_path: str | Path = "", **kwargs) -> HEARModel:
     >>> get_scene_embeddings(torch.zeros(3, 8000), model).shape
     torch.Size([3, 32])
     """
-    if not model_file_path:
-        raise ValueError("load_model needs the path of a model saved with joblib.dump")
-    try:
-        obj = joblib.load(model_file_path)
-    except Exception as error:  # joblib raises many kinds; all mean "not a model file"
-        raise ValueError(f"cannot load a model from {model_file_path!s}: {error}") from error
-    if isinstance(obj, Pipeline):
-        obj = obj.steps[0][1]
-    if not isinstance(obj, BaseAudioEmbedder):
-        raise ValueError(
-            f"{model_file_path!s} holds a {type(obj).__name__}, not a skaudio embedder "
-            "(or a Pipeline starting with one)"
-        )
-    return HEARModel(obj)
+    _, embedder = load_model_file(model_file_path, caller="load_model")
+    return HEARModel(embedder)
 
 
 def get_scene_embeddings(audio: torch.Tensor, model: HEARModel) -> torch.Tensor:
