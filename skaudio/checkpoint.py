@@ -22,6 +22,7 @@ from skorch.history import History
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ._atomic import atomic_write
 from ._torch_utils import device_generators
 
 __all__ = ["EpochCheckpoint", "load_checkpoint", "restore_checkpoint"]
@@ -116,9 +117,7 @@ class EpochCheckpoint(Callback):
         }
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, path)
+        atomic_write(path, lambda file: torch.save(state, file))
 
 
 def _describe(manifest: dict, other: dict) -> str:

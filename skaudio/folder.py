@@ -19,16 +19,12 @@ Layout of ``output_dir``::
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
-from typing import IO
 
 import joblib
 import numpy as np
@@ -36,7 +32,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
+from ._atomic import atomic_write
 from ._model_file import cached_model_file, file_stamp
+from ._shards import merge_shards, read_csv, shard_file, start_or_resume, write_csv
 from .clips import as_clips
 
 __all__ = [
@@ -272,10 +270,10 @@ def embed_folder(
         "n_files": len(files),
         "files": files,
     }
-    _start_or_resume(out, manifest)
+    start_or_resume(out, manifest)
 
     shards = [files[i : i + shard_size] for i in range(0, len(files), shard_size)]
-    todo = [i for i in range(len(shards)) if not _shard_file(shards_dir, i, ".csv").exists()]
+    todo = [i for i in range(len(shards)) if not shard_file(shards_dir, i, ".csv").exists()]
     tasks = (
         joblib.delayed(_embed_shard)(
             str(model_path), (size, mtime_ns), str(root), shards[i], str(shards_dir), i
@@ -298,7 +296,7 @@ def embed_folder(
                 progress.set_postfix(errors=n_bad, refresh=False)
                 progress.update(1)
 
-    n_embedded, n_errors = _merge_shards(out, len(shards), files)
+    n_embedded, n_errors = merge_shards(out, len(shards), files)
     return FolderEmbedding(
         output_dir=out,
         n_files=len(files),
@@ -346,7 +344,7 @@ def load_folder_embeddings(output_dir: str | os.PathLike) -> tuple[list[str], np
             f"{os.fspath(output_dir)!r} holds no index.csv: embed_folder has not finished "
             "there; call it again with the same arguments to resume"
         )
-    rows = _read_csv(index_file, ["path", "shard", "row"])
+    rows = read_csv(index_file, ["path", "shard", "row"])
     paths = [row[0] for row in rows]
     shard_of = np.array([int(row[1]) for row in rows], dtype=np.int64)
     row_of = np.array([int(row[2]) for row in rows], dtype=np.int64)
@@ -354,7 +352,7 @@ def load_folder_embeddings(output_dir: str | os.PathLike) -> tuple[list[str], np
         return [], np.empty((0, 0), dtype=np.float32)
     parts = []
     for shard in np.unique(shard_of):
-        array = np.load(_shard_file(out / "shards", int(shard), ".npy"))
+        array = np.load(shard_file(out / "shards", int(shard), ".npy"))
         mine = shard_of == shard
         if row_of[mine].max() >= len(array):
             raise ValueError(
@@ -395,13 +393,13 @@ def _embed_shard(
     embeddings, kept, errors = _embed_paths(obj, embedder, folder, paths)
     directory = Path(shards_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    errors_file = _shard_file(directory, shard, ".errors.csv")
+    errors_file = shard_file(directory, shard, ".errors.csv")
     if errors:
-        _write_csv(errors_file, ["path", "error"], errors)
+        write_csv(errors_file, ["path", "error"], errors)
     else:
         errors_file.unlink(missing_ok=True)  # left by an earlier, interrupted run
-    _atomic_write(_shard_file(directory, shard, ".npy"), lambda f: np.save(f, embeddings))
-    _write_csv(_shard_file(directory, shard, ".csv"), ["path"], [[p] for p in kept])
+    atomic_write(shard_file(directory, shard, ".npy"), lambda f: np.save(f, embeddings))
+    write_csv(shard_file(directory, shard, ".csv"), ["path"], [[p] for p in kept])
     return shard, len(kept), len(errors)
 
 
@@ -487,111 +485,3 @@ def _check_model_file(path: Path) -> None:
         _transform(obj, [silence])
     except ValueError as error:
         raise ValueError(f"the model in {path} cannot embed audio: {error}") from error
-
-
-def _start_or_resume(out: Path, manifest: dict) -> None:
-    """Write the manifest of a new job, or check that ``out`` holds this same job."""
-    manifest_file = out / "manifest.json"
-    if manifest_file.exists():
-        try:
-            recorded = json.loads(manifest_file.read_text())
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read {manifest_file}: {error}") from error
-        problem = _manifest_difference(recorded, manifest)
-        if problem:
-            raise ValueError(
-                f"{out} holds another embedding job: {problem}. Embed into another "
-                "output_dir, or delete this one to start over"
-            )
-        return
-    shards_dir = out / "shards"
-    if shards_dir.is_dir() and any(shards_dir.iterdir()):
-        raise ValueError(
-            f"{out} holds shards but no manifest.json, so they cannot be checked; embed into "
-            "another output_dir, or delete this one"
-        )
-    shards_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(manifest_file, lambda f: f.write(json.dumps(manifest, indent=1)), mode="w")
-
-
-def _manifest_difference(recorded: dict, wanted: dict) -> str:
-    """Why a recorded manifest is not this job's, or "" if it is."""
-    if recorded.get("format") != wanted["format"]:
-        return f"its manifest has format {recorded.get('format')!r}, not {wanted['format']}"
-    old, new = recorded.get("model", {}), wanted["model"]
-    if old.get("path") != new["path"]:
-        return f"it was made with the model file {old.get('path')}, not {new['path']}"
-    if (old.get("size"), old.get("mtime_ns")) != (new["size"], new["mtime_ns"]):
-        return f"the model file {new['path']} was changed since (size or modification time)"
-    if recorded.get("folder") != wanted["folder"]:
-        return f"it embeds the folder {recorded.get('folder')}, not {wanted['folder']}"
-    if recorded.get("shard_size") != wanted["shard_size"]:
-        return f"it has shard_size={recorded.get('shard_size')}, not {wanted['shard_size']}"
-    if recorded.get("files") != wanted["files"]:
-        before, now = set(recorded.get("files", [])), set(wanted["files"])
-        added, removed = sorted(now - before), sorted(before - now)
-        example = (added or removed or ["(order)"])[0]
-        return (
-            f"the files under {wanted['folder']} changed since it started "
-            f"({len(added)} added, {len(removed)} removed, e.g. {example!r})"
-        )
-    return ""
-
-
-def _merge_shards(out: Path, n_shards: int, files: Sequence[str]) -> tuple[int, int]:
-    """Write index.csv and errors.csv from the shards; returns (n_embedded, n_errors)."""
-    index: list[list[object]] = []
-    errors: list[list[str]] = []
-    shards_dir = out / "shards"
-    for shard in range(n_shards):
-        kept = _read_csv(_shard_file(shards_dir, shard, ".csv"), ["path"])
-        index.extend([row[0], shard, i] for i, row in enumerate(kept))
-        errors_file = _shard_file(shards_dir, shard, ".errors.csv")
-        if errors_file.exists():
-            errors.extend(_read_csv(errors_file, ["path", "error"]))
-    covered = sorted([row[0] for row in index] + [row[0] for row in errors])
-    if covered != sorted(files):
-        raise ValueError(
-            f"the shards in {shards_dir} do not cover the manifest's files exactly once; "
-            "the output was modified: delete it and embed again"
-        )
-    _write_csv(out / "errors.csv", ["path", "error"], errors)
-    _write_csv(out / "index.csv", ["path", "shard", "row"], index)
-    return len(index), len(errors)
-
-
-# -- files --------------------------------------------------------------------------------
-
-
-def _shard_file(directory: Path, shard: int, suffix: str) -> Path:
-    return Path(directory) / f"shard-{shard:05d}{suffix}"
-
-
-def _atomic_write(path: Path, write: Callable[[IO], object], mode: str = "wb") -> None:
-    """Write through a temporary file of the same folder, then rename it over ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
-    try:
-        with open(handle, mode, **text) as f:
-            write(f)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[object]]) -> None:
-    def write(f: IO) -> None:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-    _atomic_write(path, write, mode="w")
-
-
-def _read_csv(path: Path, header: list[str]) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if not rows or rows[0] != header:
-        raise ValueError(f"{path} does not start with the header {','.join(header)}")
-    return rows[1:]
