@@ -168,6 +168,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``batch_size`` clips per global batch, split between the processes.
         """
         metric_names = getattr(criterion, "metric_names", ())
+        verbose = int(self.verbose) if rank() == 0 else 0  # progress from one process
         settings = dict(
             criterion=criterion,
             optimizer=torch.optim.AdamW,
@@ -180,8 +181,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             iterator_train__pin_memory=self.device_.startswith("cuda"),
             iterator_train__num_workers=self.num_workers,
             iterator_train__worker_init_fn=seed_worker,
-            callbacks=training_callbacks(metric_names, self.verbose) + (callbacks or []),
-            verbose=int(self.verbose),
+            callbacks=training_callbacks(metric_names, verbose) + (callbacks or []),
+            verbose=verbose,
         )
         if not distributed:
             return SelfSupervisedNet(module=module, device=self.device_, **settings)
