@@ -306,35 +306,52 @@ def as_clips(X: object, *, sample_rate: int) -> AudioClips:
 
 
 class ClipWindows(IterableDataset):
-    """The embedding windows of every clip, as ``(clip_index, window)`` items.
+    """Batches of the embedding windows of every clip, each window with its clip's index.
 
-    With several data-loader workers, worker ``k`` of ``K`` reads clips
-    ``k, k + K, ...``, so each clip is read once; items arrive in no fixed order,
-    which is why they carry their clip's index.
+    Items are whole batches (load them with ``DataLoader(..., batch_size=None)``):
+    ``(owners, windows)``, an int64 array of shape (n,) and a float32 array of shape
+    (n, length), with ``n <= batch_size``. With several data-loader workers, worker
+    ``k`` of ``K`` reads clips ``k, k + K, ...``, so each clip is read once; batches
+    arrive in no fixed order, which is why windows carry their clip's index.
 
     Parameters
     ----------
     clips : AudioClips
     length : int
         Window length in samples (see :meth:`AudioClips.windows`).
+    batch_size : int
+        Most windows per batch.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skaudio.clips import ArrayClips, ClipWindows
     >>> clips = ArrayClips([np.zeros(10, np.float32), np.zeros(3, np.float32)], 8000)
-    >>> [(index, window.shape) for index, window in ClipWindows(clips, length=4)]
-    [(0, (4,)), (0, (4,)), (0, (4,)), (1, (4,))]
+    >>> [(owners.tolist(), windows.shape) for owners, windows in ClipWindows(clips, 4, 3)]
+    [([0, 0, 0], (3, 4)), ([1], (1, 4))]
     """
 
-    def __init__(self, clips: AudioClips, length: int) -> None:
+    def __init__(self, clips: AudioClips, length: int, batch_size: int) -> None:
         self.clips = clips
         self.length = length
+        self.batch_size = batch_size
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         worker = get_worker_info()
         first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        owners: list[np.ndarray] = []
+        windows: list[np.ndarray] = []
+        pending = 0
         for index in range(first, len(self.clips), step):
             for block in self.clips.windows(index, self.length):
-                for window in block:
-                    yield index, window
+                while len(block):
+                    take = block[: self.batch_size - pending]
+                    block = block[len(take) :]
+                    owners.append(np.full(len(take), index, dtype=np.int64))
+                    windows.append(take)
+                    pending += len(take)
+                    if pending == self.batch_size:
+                        yield np.concatenate(owners), np.concatenate(windows)
+                        owners, windows, pending = [], [], 0
+        if pending:
+            yield np.concatenate(owners), np.concatenate(windows)

@@ -100,9 +100,11 @@ def test_nan_in_a_file_is_reported_with_its_path_when_read(tmp_path):
 
 def test_clip_windows_split_clips_between_workers():
     clips = ArrayClips([np.full(10 * (i + 1), i, np.float32) for i in range(5)])
-    dataset = ClipWindows(clips, length=10)
-    loader = DataLoader(dataset, batch_size=4, num_workers=2)
-    owners = np.concatenate([o.numpy() for o, _ in loader])
+    dataset = ClipWindows(clips, length=10, batch_size=4)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2)
+    batches = list(loader)
+    assert all(len(owners) == len(windows) <= 4 for owners, windows in batches)
+    owners = np.concatenate([o.numpy() for o, _ in batches])
     assert sorted(owners.tolist()) == sorted(i for i in range(5) for _ in range(i + 1))
 
 

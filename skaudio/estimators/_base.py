@@ -468,8 +468,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         sums = np.zeros((len(clips), model.encoder.embedding_dim), dtype=np.float64)
         counts = np.zeros(len(clips), dtype=np.int64)
         loader = DataLoader(
-            ClipWindows(clips, self.segment_length_),
-            batch_size=self.batch_size,
+            ClipWindows(clips, self.segment_length_, self.batch_size),
+            batch_size=None,  # the dataset yields whole batches
             num_workers=self.num_workers,
         )
         with _evaluation_mode(model), torch.inference_mode():
