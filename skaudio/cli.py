@@ -18,7 +18,6 @@ import ast
 import inspect
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +28,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 from tqdm import tqdm
 
 from . import __version__
+from ._atomic import atomic_write
 from ._model_file import load_model_file
 from .clips import as_clips
+from .distributed import rank
 from .estimators import (
     COLAEmbedder,
     ContrastiveAudioEmbedder,
@@ -320,7 +321,9 @@ def _pretrain(args: argparse.Namespace, params: dict[str, str]) -> None:
     readable = _readable_files(files, estimator.sample_rate, bool(estimator.verbose))
     estimator.fit(readable)
     seconds = time.perf_counter() - start
-    _dump(estimator, output)
+    if rank() != 0:  # `accelerate launch -m skaudio.cli pretrain ... --distributed True`
+        return  # the first process saves and reports
+    atomic_write(output, lambda file: joblib.dump(estimator, file))
     history = estimator.history_
     loss = history[-1, "train_loss"] if len(history) and "train_loss" in history[-1] else None
     print(
@@ -328,18 +331,6 @@ def _pretrain(args: argparse.Namespace, params: dict[str, str]) -> None:
         f"{len(files)} files: {len(history)} epochs, final loss "
         f"{'n/a' if loss is None else f'{loss:.4f}'}, {seconds:.1f} s -> {output}"
     )
-
-
-def _dump(obj: object, path: Path) -> None:
-    """joblib.dump through a temporary file: no half-written model on interruption."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        joblib.dump(obj, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # -- embed ----------------------------------------------------------------------------------

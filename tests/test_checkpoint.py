@@ -130,3 +130,22 @@ def test_first_partial_fit_is_fit_with_one_epoch():
     assert partial.max_epochs == 5  # the parameter is left as set
     one_epoch = COLAEmbedder(**{**SMALL, "max_epochs": 1}).fit(X_TRAIN)
     np.testing.assert_array_equal(partial.transform(X_TRAIN), one_epoch.transform(X_TRAIN))
+
+
+def test_atomic_write_keeps_the_old_file_on_failure_and_plain_permissions(tmp_path):
+    from skaudio._atomic import atomic_write
+
+    path = tmp_path / "state.bin"
+    atomic_write(path, lambda f: f.write(b"epoch 1"))
+
+    def fail_midway(f):
+        f.write(b"epoch 2, half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, fail_midway)
+    assert path.read_bytes() == b"epoch 1"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temporary left
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"")
+    assert path.stat().st_mode == plain.stat().st_mode  # the umask's, like open()
