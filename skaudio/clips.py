@@ -25,7 +25,15 @@ import soundfile as sf
 import soxr
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .io import _is_path, check_audio, load_audio_file
+from .io import (
+    _READ_ERRORS,
+    _check_finite,
+    _check_sample_rate,
+    _file_info,
+    _is_path,
+    check_audio,
+    load_audio_file,
+)
 from .segments import random_offset, sliding_windows, window_starts
 
 __all__ = ["ArrayClips", "AudioClips", "ClipWindows", "FileClips", "as_clips", "clips_of"]
@@ -159,13 +167,9 @@ class FileClips(AudioClips):
         rates = np.empty(len(self.paths), dtype=np.int64)
         for index, path in enumerate(self.paths):
             try:
-                info = sf.info(path)
-            except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
-                raise ValueError(
-                    f"clip {index}: could not read audio file {path!r}: {exc}"
-                ) from exc
-            if info.frames <= 0:
-                raise ValueError(f"clip {index}: audio file {path!r} holds no samples")
+                info = _file_info(path)
+            except ValueError as exc:
+                raise ValueError(f"clip {index}: {exc}") from exc
             frames[index], rates[index] = info.frames, info.samplerate
         self.file_rates = rates
         self.lengths = np.ceil(frames * (sample_rate / rates)).astype(np.int64)
@@ -179,20 +183,15 @@ class FileClips(AudioClips):
         return self._checked(waveform, index, 0)
 
     def _checked(self, samples: np.ndarray, index: int, first_sample: int) -> np.ndarray:
-        finite = np.isfinite(samples)
-        if not finite.all():
-            at = first_sample + int(np.argmin(finite))
-            raise ValueError(
-                f"clip {index} ({self.paths[index]!r}) contains NaN or infinity "
-                f"(first at sample {at})"
-            )
-        return samples
+        return _check_finite(samples, f"clip {index} ({self.paths[index]!r})", first_sample)
 
     def _read(self, index: int, start: int, stop: int) -> np.ndarray:
         """Mono source samples ``[start, stop)`` of file ``index`` at its own rate."""
-        data, _ = sf.read(
-            self.paths[index], start=start, stop=stop, dtype="float32", always_2d=True
-        )
+        path = self.paths[index]
+        try:
+            data, _ = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+        except _READ_ERRORS as exc:
+            raise ValueError(f"clip {index}: could not read audio file {path!r}: {exc}") from exc
         return data.mean(axis=1, dtype=np.float32)
 
     def segment(self, index: int, start: int, stop: int) -> np.ndarray:
@@ -300,7 +299,7 @@ def as_clips(X: object, *, sample_rate: int) -> AudioClips:
     ('ArrayClips', [800, 800, 800])
     """
     if isinstance(X, list | tuple) and X and all(_is_path(x) for x in X):
-        check_audio([np.zeros(1)], sample_rate=sample_rate)  # validates sample_rate
+        _check_sample_rate(sample_rate)
         return FileClips(X, sample_rate)
     return ArrayClips(check_audio(X, sample_rate=sample_rate), sample_rate)
 

@@ -48,7 +48,9 @@ __all__ = [
     "distributed_net_class",
     "gather",
     "gather_with_grad",
+    "global_batch_accelerator",
     "is_distributed",
+    "join_processes",
     "rank",
     "to_plain_net",
     "world_size",
@@ -568,6 +570,79 @@ def distributed_net_class() -> type:
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
     return _net_class()
+
+
+def join_processes(device: str) -> tuple[str, int]:
+    """Join the processes of a run started by ``accelerate launch`` or ``torchrun``.
+
+    Sets up the process group from the launcher's environment (accelerate's
+    ``PartialState``); a process started alone is a run of one.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` for CPU processes (gloo); anything else lets accelerate pick this
+        process's GPU.
+
+    Returns
+    -------
+    device : str
+        This process's device, e.g. ``"cuda:1"``.
+    index : int
+        This process's index in the run (0 for the first or only one).
+
+    Raises
+    ------
+    ImportError
+        If accelerate is not installed, with the command that installs it.
+    """
+    try:
+        from accelerate import PartialState
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    state = PartialState(cpu=device == "cpu")
+    return str(state.device), state.process_index
+
+
+def global_batch_accelerator(device: str, batch_size: int):
+    """An ``accelerate.Accelerator`` whose data loaders split each batch between processes.
+
+    ``batch_size`` is then the global batch (``split_batches=True``): each of ``W``
+    processes takes ``batch_size / W`` rows of every batch, so a run of any size trains
+    on the batches one process would.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` for CPU processes; anything else lets accelerate pick the GPU.
+    batch_size : int
+        The global batch; a multiple of the number of processes.
+
+    Returns
+    -------
+    accelerator : accelerate.Accelerator
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` cannot be split evenly between the processes.
+    ImportError
+        If accelerate is not installed.
+    """
+    try:
+        from accelerate import Accelerator
+        from accelerate.utils import DataLoaderConfiguration
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    accelerator = Accelerator(
+        cpu=device == "cpu", dataloader_config=DataLoaderConfiguration(split_batches=True)
+    )
+    if batch_size % accelerator.num_processes:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch: it must be a multiple "
+            f"of the {accelerator.num_processes} processes"
+        )
+    return accelerator
 
 
 def __getattr__(name: str):

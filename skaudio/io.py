@@ -18,8 +18,39 @@ __all__ = ["check_audio", "load_audio_file"]
 PathLike = str | os.PathLike
 
 
+#: what soundfile raises for a file it cannot open or read
+_READ_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, TypeError)
+
+
 def _is_path(obj: object) -> bool:
     return isinstance(obj, str | os.PathLike)
+
+
+def _check_sample_rate(sample_rate: object) -> None:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
+        raise TypeError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+
+
+def _check_finite(samples: np.ndarray, where: str, first_sample: int = 0) -> np.ndarray:
+    """``samples`` unchanged, or a ValueError naming the first NaN or infinite one."""
+    finite = np.isfinite(samples)
+    if not finite.all():
+        at = first_sample + int(np.argmin(finite))
+        raise ValueError(f"{where} contains NaN or infinity (first at sample {at})")
+    return samples
+
+
+def _file_info(path: PathLike) -> sf._SoundFileInfo:
+    """A file's header: its rate and length, or a ValueError if it is unreadable or empty."""
+    try:
+        info = sf.info(os.fspath(path))
+    except _READ_ERRORS as exc:
+        raise ValueError(f"could not read audio file {os.fspath(path)!r}: {exc}") from exc
+    if info.frames <= 0:
+        raise ValueError(f"audio file {os.fspath(path)!r} holds no samples")
+    return info
 
 
 def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
@@ -64,7 +95,7 @@ def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
     """
     try:
         data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+    except _READ_ERRORS as exc:
         raise ValueError(f"could not read audio file {os.fspath(path)!r}: {exc}") from exc
     waveform = data.mean(axis=1, dtype=np.float32)
     if waveform.size == 0:
@@ -117,10 +148,7 @@ def _check_clip(clip: object, index: int, sample_rate: int) -> np.ndarray:
         waveform = _as_float_waveform(array, where)
     if waveform.size == 0:
         raise ValueError(f"{where} is empty (0 samples)")
-    finite = np.isfinite(waveform)
-    if not finite.all():
-        first = int(np.argmin(finite))
-        raise ValueError(f"{where} contains NaN or infinity (first at sample {first})")
+    _check_finite(waveform, where)
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 
@@ -168,10 +196,7 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
     >>> [w.shape for w in waves], waves[0].dtype
     ([(800,), (1200,)], dtype('float32'))
     """
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
-        raise TypeError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+    _check_sample_rate(sample_rate)
     if _is_path(X):
         raise TypeError(f"X is a single path ({os.fspath(X)!r}); pass a list of paths, e.g. [path]")
     if hasattr(X, "tocsr") or hasattr(X, "todense"):

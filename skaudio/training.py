@@ -8,6 +8,7 @@ from skorch.callbacks import PassthroughScoring, ProgressBar
 from torch.utils.data import Dataset, get_worker_info
 
 from .clips import AudioClips, clips_of
+from .segments import random_offset
 
 __all__ = [
     "SegmentPairDataset",
@@ -254,7 +255,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, index: int):
         n = int(self.clips.lengths[index])
         if n >= self.window_length:
-            start = int(self.rng.integers(0, n - self.window_length + 1))
+            start = random_offset(n, self.window_length, self.rng)
             window = self.clips.segment(index, start, start + self.window_length)
             return {"window": window, "n_valid": self.window_length}, -1
         window = np.zeros(self.window_length, dtype=np.float32)

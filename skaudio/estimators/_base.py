@@ -24,7 +24,14 @@ from torch.utils.data import DataLoader, Dataset
 from .._torch_utils import device_generators, resolve_device, seeded
 from ..checkpoint import EpochCheckpoint, load_checkpoint, restore_checkpoint
 from ..clips import AudioClips, ClipWindows, as_clips
-from ..distributed import convert_sync_batchnorm, distributed_net_class, rank, to_plain_net
+from ..distributed import (
+    convert_sync_batchnorm,
+    distributed_net_class,
+    global_batch_accelerator,
+    join_processes,
+    rank,
+    to_plain_net,
+)
 from ..encoders import ENCODERS, make_encoder
 from ..features import LogMelSpectrogram
 from ..training import SelfSupervisedNet, seed_worker, training_callbacks
@@ -41,21 +48,6 @@ def _evaluation_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
-
-
-def _join_processes(device: str) -> tuple[str, int]:
-    """Join the processes of a distributed run (set up by ``accelerate launch``/``torchrun``).
-
-    Returns this process's device and index; a lone process gets index 0.
-    """
-    try:
-        from accelerate import PartialState
-    except ImportError as exc:
-        raise ImportError(
-            'distributed=True needs accelerate: pip install "skaudio[distributed]"'
-        ) from exc
-    state = PartialState(cpu=device == "cpu")
-    return str(state.device), state.process_index
 
 
 class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -186,36 +178,22 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         )
         if not distributed:
             return SelfSupervisedNet(module=module, device=self.device_, **settings)
-        from accelerate import Accelerator
-        from accelerate.utils import DataLoaderConfiguration
-
-        accelerator = Accelerator(
-            cpu=self.device_ == "cpu",
-            dataloader_config=DataLoaderConfiguration(split_batches=True),
-        )
-        if self.batch_size % accelerator.num_processes:
-            raise ValueError(
-                f"batch_size={self.batch_size} is the global batch: it must be a multiple "
-                f"of the {accelerator.num_processes} processes"
-            )
+        accelerator = global_batch_accelerator(self.device_, self.batch_size)
         for generator in device_generators(module):  # other augmentations per process
             generator.seed += accelerator.process_index
         return distributed_net_class()(
             module=convert_sync_batchnorm(module), accelerator=accelerator, device=None, **settings
         )
 
-    def _checkpoint_manifest(self, stage: str, data) -> dict:
+    def _checkpoint_manifest(self, stage: str, clips: AudioClips) -> dict:
         """What a checkpoint of ``stage`` must match to be resumed by this fit."""
         params = {
             name: repr(value)
             for name, value in sorted(self.get_params(deep=False).items())
             if name not in self._RUN_ONLY_PARAMS
         }
-        if isinstance(data, AudioClips):
-            summary = {"n_clips": len(data), "n_samples": int(data.lengths.sum())}
-        else:
-            summary = {"n_items": len(data)}
-        return {"estimator": type(self).__name__, "stage": stage, **params, **summary}
+        data = {"n_clips": len(clips), "n_samples": int(clips.lengths.sum())}
+        return {"estimator": type(self).__name__, "stage": stage, **params, **data}
 
     def _train(
         self,
@@ -224,23 +202,23 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         dataset,
         rng: np.random.Generator,
         *,
+        clips: AudioClips,
         stage: str = "model",
-        data=None,
     ) -> SelfSupervisedNet:
         """Train a new net on ``dataset`` for ``max_epochs``, resuming from a checkpoint.
 
         With ``checkpoint_dir`` set, the net is saved after every epoch to
         ``<checkpoint_dir>/<stage>.pt``, and a checkpoint already there (from an
-        interrupted fit of the same configuration on the same data, summarised from
-        ``data``, by default ``dataset``) is loaded first: training continues from its
-        last complete epoch, with its random states, up to ``max_epochs`` in all.
+        interrupted fit of the same configuration on the same ``clips``) is loaded
+        first: training continues from its last complete epoch, with its random
+        states, up to ``max_epochs`` in all.
         """
         if self.max_epochs == 0 and self.checkpoint_dir is None:
             return self._new_net(module, criterion).initialize()
         callbacks = []
         if self.checkpoint_dir is not None:
             path = Path(self.checkpoint_dir) / f"{stage}.pt"
-            manifest = self._checkpoint_manifest(stage, dataset if data is None else data)
+            manifest = self._checkpoint_manifest(stage, clips)
             writer = EpochCheckpoint(path, manifest, rng, is_writer=rank() == 0)
             callbacks.append(("checkpoint", writer))
         net = self._new_net(module, criterion, callbacks, distributed=self.distributed)
@@ -267,7 +245,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         criterion = self._build_criterion()
         module = self._build_model()
         dataset = self._training_dataset(clips, targets, rng)
-        return self._train(module, criterion, dataset, rng, data=clips)
+        return self._train(module, criterion, dataset, rng, clips=clips)
+
+    def _seed(self) -> int:
+        """The run's seed, drawn from ``random_state``."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _continue_dataset(
         self, clips: AudioClips, targets: np.ndarray | None, rng: np.random.Generator
@@ -284,8 +266,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             return
         # a new stream per continuation: a function of random_state and of how far
         # training has gone, so that repeated calls do not redraw the same crops
-        base = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        sequence = np.random.SeedSequence([base, len(self.net_.history)])
+        sequence = np.random.SeedSequence([self._seed(), len(self.net_.history)])
         seed = int(sequence.generate_state(1)[0] >> 1)
         with seeded(seed, self.device_):
             rng = np.random.default_rng(seed)
@@ -315,11 +296,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             return self
         clips = as_clips(X, sample_rate=self.sample_rate)
         targets = self._check_targets(y, len(clips))
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = self._seed()
         self.device_ = resolve_device(self.device)
         process = 0
         if self.distributed:
-            self.device_, process = _join_processes(self.device_)
+            self.device_, process = join_processes(self.device_)
         # each process of a distributed run crops its clips with its own stream
         data_seed = [seed, process] if process else seed
         with seeded(seed, self.device_):
@@ -327,6 +308,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.segment_length_ = self._segment_length
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Pretrain one more epoch, on ``X`` (the first call also builds the model).
 
@@ -345,7 +327,6 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self : object
         """
         if not self.__sklearn_is_fitted__():
-            self._validate_params()
             max_epochs = self.max_epochs
             try:
                 self.max_epochs = 1

@@ -305,8 +305,8 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             ReconstructionCriterion(),
             patches.numpy(),
             rng,
+            clips=clips,
             stage="autoencoder",
-            data=clips,
         )
         self.stage_seconds_["autoencoder"] = time.perf_counter() - start
 
@@ -328,7 +328,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         start = time.perf_counter()
         dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
         net = self._train(
-            model, NextTokenCriterion(), dataset, rng, stage="transformer", data=clips
+            model, NextTokenCriterion(), dataset, rng, clips=clips, stage="transformer"
         )
         self.stage_seconds_["transformer"] = time.perf_counter() - start
         return net
@@ -346,15 +346,16 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             Values in ``[0, n_tokens)``.
         """
         model = self._fitted_model()
-        clips = as_clips(X, sample_rate=self.sample_rate)
+        return self._tokens(model, as_clips(X, sample_rate=self.sample_rate))
+
+    def _tokens(self, model: TokenTransformerModel, clips) -> list[np.ndarray]:
         tokens, _ = self._embed_frames(model, clips, sequence=model.tokenize)
         return tokens
 
     def _continue_dataset(self, clips, targets, rng: np.random.Generator) -> TokenWindowDataset:
         # the tokenizer (autoencoder and codebook) stays as learnt: continued training
         # teaches the transformer the token sequences of the new clips
-        model = self.net_.module_
-        tokens, _ = self._embed_frames(model, clips, sequence=model.tokenize)
+        tokens = self._tokens(self.net_.module_, clips)
         return TokenWindowDataset(tokens, self.context_tokens + 1, self.n_tokens)
 
     def next_token_accuracy(self, X) -> float:
