@@ -98,6 +98,13 @@ def test_a_checkpoint_of_another_configuration_or_data_is_refused(tmp_path):
         EMBEDDERS[1](**SMALL, checkpoint_dir=tmp_path).fit(X_TRAIN)
 
 
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("")
+    with pytest.raises(ValueError, match=r"notes\.txt' is a file, not a folder"):
+        COLAEmbedder(**SMALL, checkpoint_dir=not_a_folder).fit(X_TRAIN)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_a_corrupt_checkpoint_is_an_error_not_a_restart(tmp_path, damage):
     COLAEmbedder(**SMALL, checkpoint_dir=tmp_path).fit(X_TRAIN)

@@ -217,6 +217,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             return self._new_net(module, criterion).initialize()
         callbacks = []
         if self.checkpoint_dir is not None:
+            if Path(self.checkpoint_dir).exists() and not Path(self.checkpoint_dir).is_dir():
+                raise ValueError(
+                    f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} is a file, not a "
+                    "folder; pass a folder (it is created if missing)"
+                )
             path = Path(self.checkpoint_dir) / f"{stage}.pt"
             manifest = self._checkpoint_manifest(stage, clips)
             writer = EpochCheckpoint(path, manifest, rng, is_writer=rank() == 0)
