@@ -7,6 +7,7 @@ from .estimators import (
     CPCEmbedder,
     TokenTransformerEmbedder,
 )
+from .exceptions import SkaudioWarning
 from .io import check_audio
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "ContrastiveAudioEmbedder",
     "LogMelStatistics",
     "MFCCStatistics",
+    "SkaudioWarning",
     "TokenTransformerEmbedder",
     "__version__",
     "check_audio",
