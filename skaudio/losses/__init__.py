@@ -3,6 +3,7 @@
 - clip-level contrastive losses of COLA and SimCLR (:mod:`._contrastive`);
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
+- non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg (:mod:`._non_contrastive`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
@@ -25,6 +26,13 @@ from ._multi_strategy import (
     frame_contrastive_loss,
     pitch_shift_loss,
 )
+from ._non_contrastive import (
+    barlow_twins_loss,
+    byol_loss,
+    byol_momentum,
+    cross_correlation,
+    vicreg_loss,
+)
 from ._tokens import (
     NextTokenCriterion,
     NextTokenOutput,
@@ -43,13 +51,17 @@ __all__ = [
     "NextTokenCriterion",
     "NextTokenOutput",
     "ReconstructionCriterion",
+    "barlow_twins_loss",
     "bilinear_logits",
+    "byol_loss",
+    "byol_momentum",
     "cola_loss",
     "contrastive_accuracy",
     "contrastive_cross_entropy",
     "cosine_logits",
     "cpc_infonce",
     "cpc_step_weights",
+    "cross_correlation",
     "frame_contrastive_accuracy",
     "frame_contrastive_loss",
     "next_token_accuracy",
@@ -57,4 +69,5 @@ __all__ = [
     "nt_xent_accuracy",
     "nt_xent_loss",
     "pitch_shift_loss",
+    "vicreg_loss",
 ]

@@ -1,0 +1,246 @@
+"""Non-contrastive two-view objectives: BYOL, Barlow Twins and VICReg.
+
+Each takes the two views' outputs of a batch, ``z1`` and ``z2`` of shape
+(batch, dim), and needs no negatives. They are pure functions of tensors; computed
+in float32 whatever the inputs' dtype (their sums of squares overflow or round badly
+in half precision).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "barlow_twins_loss",
+    "byol_loss",
+    "byol_momentum",
+    "cross_correlation",
+    "vicreg_loss",
+]
+
+
+def byol_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    r"""BYOL's regression loss between online predictions and target projections.
+
+    With :math:`q` the online network's prediction of one view and :math:`z'` the
+    target network's projection of the other (Grill et al., 2020, eq. 2),
+
+    .. math::
+
+        L = \frac{1}{n} \sum_{i=1}^{n}
+            \left\lVert \frac{q_i}{\lVert q_i \rVert}
+            - \frac{z'_i}{\lVert z'_i \rVert} \right\rVert_2^2
+          = \frac{1}{n} \sum_{i=1}^{n} \left(2 - 2 \cos(q_i, z'_i)\right).
+
+    No gradient flows into ``targets`` (they are detached here). The symmetric loss
+    of the paper is ``byol_loss(q1, z2') + byol_loss(q2, z1')``.
+
+    Parameters
+    ----------
+    predictions : Tensor of shape (batch, dim)
+        Online predictions :math:`q`.
+    targets : Tensor of shape (batch, dim)
+        Target projections :math:`z'` of the other view.
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+        Between 0 (same directions) and 4 (opposite directions).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import byol_loss
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    >>> float(byol_loss(q, 3 * q)), float(byol_loss(q, -q))
+    (0.0, 4.0)
+    """
+    q = F.normalize(predictions.float(), dim=-1)
+    z = F.normalize(targets.detach().float(), dim=-1)
+    return (2 - 2 * (q * z).sum(dim=-1)).mean()
+
+
+def byol_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
+    r"""BYOL's cosine schedule of the target network's EMA momentum.
+
+    .. math::
+
+        \tau_k = 1 - (1 - \tau_{\text{base}}) \, \frac{\cos(\pi k / K) + 1}{2},
+
+    rising from :math:`\tau_{\text{base}}` at step 0 to 1 at step :math:`K`
+    (Grill et al., 2020, section 3.2).
+
+    Parameters
+    ----------
+    step : int
+        Optimiser steps done, :math:`k` (clipped to ``[0, total_steps]``).
+    total_steps : int
+        Steps of the whole run, :math:`K` (at least 1).
+    base : float, default=0.99
+        :math:`\tau_{\text{base}}`, in [0, 1].
+
+    Returns
+    -------
+    momentum : float
+
+    Examples
+    --------
+    >>> from skaudio.losses import byol_momentum
+    >>> byol_momentum(0, 100), round(byol_momentum(50, 100), 4), byol_momentum(100, 100)
+    (0.99, 0.995, 1.0)
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+    if not 0.0 <= base <= 1.0:
+        raise ValueError(f"base must be in [0, 1], got {base}")
+    progress = min(max(step, 0), total_steps) / total_steps
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    r"""Cross-correlation matrix of two views' embeddings over the batch.
+
+    Each dimension is standardised over the batch (mean 0, population variance 1,
+    with ``eps`` added to the variance), then
+
+    .. math::
+
+        C_{ij} = \frac{1}{n} \sum_{b=1}^{n} \hat z^{(1)}_{b,i} \, \hat z^{(2)}_{b,j}.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor of shape (batch, dim)
+    eps : float, default=1e-5
+
+    Returns
+    -------
+    c : Tensor of shape (dim, dim), float32
+        Entries in [-1, 1] (up to ``eps``); the identity for perfectly correlated,
+        mutually decorrelated dimensions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import cross_correlation
+    >>> _ = torch.manual_seed(0)
+    >>> z = torch.randn(256, 3)
+    >>> torch.diagonal(cross_correlation(z, z)).round(decimals=3).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    z1, z2 = z1.float(), z2.float()
+    z1 = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + eps)
+    z2 = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + eps)
+    return z1.T @ z2 / z1.shape[0]
+
+
+def barlow_twins_loss(
+    z1: torch.Tensor, z2: torch.Tensor, *, off_diagonal_weight: float = 5e-3
+) -> torch.Tensor:
+    r"""Barlow Twins: make the views' cross-correlation matrix the identity.
+
+    With :math:`C` the :func:`cross_correlation` of the two views (Zbontar et al.,
+    2021, eq. 1),
+
+    .. math::
+
+        L = \sum_i (1 - C_{ii})^2 + \lambda \sum_i \sum_{j \ne i} C_{ij}^2,
+
+    the first term making each dimension invariant to the augmentations, the second
+    (weight :math:`\lambda`, ``off_diagonal_weight``) decorrelating the dimensions.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor of shape (batch, dim)
+        Projections of the two views; the batch should be at least a few clips
+        (the statistics are over the batch).
+    off_diagonal_weight : float, default=5e-3
+        :math:`\lambda` (the paper's value for 8192-d projections; it scales
+        roughly as 1 / dim).
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import barlow_twins_loss
+    >>> _ = torch.manual_seed(0)
+    >>> z = torch.randn(512, 4)
+    >>> bool(barlow_twins_loss(z, z) < 0.01), bool(barlow_twins_loss(z, torch.randn(512, 4)) > 3)
+    (True, True)
+    """
+    c = cross_correlation(z1, z2)
+    on_diagonal = (torch.diagonal(c) - 1).pow(2).sum()
+    off_diagonal = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
+    return on_diagonal + off_diagonal_weight * off_diagonal
+
+
+def _vicreg_variance(z: torch.Tensor, eps: float) -> torch.Tensor:
+    std = torch.sqrt(z.var(dim=0) + eps)
+    return F.relu(1.0 - std).mean()
+
+
+def _vicreg_covariance(z: torch.Tensor) -> torch.Tensor:
+    n, dim = z.shape
+    centred = z - z.mean(dim=0)
+    cov = centred.T @ centred / (n - 1)
+    return (cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()) / dim
+
+
+def vicreg_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    invariance_weight: float = 25.0,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    r"""VICReg: invariance, variance and covariance terms (Bardes, Ponce & LeCun, 2022).
+
+    .. math::
+
+        L = \lambda \, \frac{1}{n} \sum_b \lVert z^{(1)}_b - z^{(2)}_b \rVert^2 / d
+          + \mu \, [v(Z^{(1)}) + v(Z^{(2)})]
+          + \nu \, [c(Z^{(1)}) + c(Z^{(2)})],
+
+    with :math:`v(Z) = \frac{1}{d} \sum_j \max(0, 1 - \sqrt{\mathrm{Var}(z_{:,j}) +
+    \epsilon})` (unbiased variance over the batch) keeping every dimension's standard
+    deviation at 1 or more, and :math:`c(Z) = \frac{1}{d} \sum_{i \ne j}
+    \mathrm{Cov}(Z)_{ij}^2` decorrelating dimensions. The first term is the mean
+    squared error, as ``F.mse_loss`` computes it.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor of shape (batch, dim)
+        Expander outputs of the two views; batch at least 2.
+    invariance_weight, variance_weight, covariance_weight : float
+        :math:`\lambda, \mu, \nu`; the paper's defaults 25, 25, 1.
+    eps : float, default=1e-4
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import vicreg_loss
+    >>> _ = torch.manual_seed(0)
+    >>> z = 2 * torch.randn(512, 4)  # std above 1, nearly uncorrelated
+    >>> bool(vicreg_loss(z, z) < 0.5), bool(vicreg_loss(torch.zeros(8, 4), torch.zeros(8, 4)) > 40)
+    (True, True)
+    """
+    if z1.shape[0] < 2:
+        raise ValueError(f"vicreg_loss needs a batch of at least 2, got {z1.shape[0]}")
+    z1, z2 = z1.float(), z2.float()
+    invariance = F.mse_loss(z1, z2)
+    variance = _vicreg_variance(z1, eps) + _vicreg_variance(z2, eps)
+    covariance = _vicreg_covariance(z1) + _vicreg_covariance(z2)
+    return (
+        invariance_weight * invariance + variance_weight * variance + covariance_weight * covariance
+    )
