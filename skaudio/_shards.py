@@ -4,13 +4,107 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from ._atomic import atomic_write
 
-__all__ = ["merge_shards", "read_csv", "shard_file", "start_or_resume", "write_csv"]
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+__all__ = [
+    "LOCK_NAME",
+    "file_stamps",
+    "job_lock",
+    "merge_shards",
+    "read_csv",
+    "shard_file",
+    "shard_is_current",
+    "start_or_resume",
+    "write_csv",
+    "write_stamps",
+]
+
+#: the lock file of a job, in its output folder
+LOCK_NAME = ".lock"
+
+
+@contextmanager
+def job_lock(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of the job in ``out`` (created if needed) while in the block.
+
+    The lock is an ``flock`` on ``out/.lock`` (``msvcrt.locking`` on Windows): the
+    operating system releases it when the process ends, however it ends, so a killed
+    job leaves no stale lock behind. A second job on the same ``out`` gets a
+    ``ValueError`` at once instead of mixing its shards with the first one's.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise ValueError(f"output_dir {out} is a file, not a folder: {error}") from error
+    lock_file = out / LOCK_NAME
+    with open(lock_file, "a+", encoding="utf-8") as f:
+        try:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError as error:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise ValueError(
+                f"{out} is in use by another embedding job (process {holder} holds "
+                f"{lock_file}); wait for it to end, or embed into another output_dir. The "
+                "lock is released when that process ends, even if it is killed"
+            ) from error
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
+def file_stamps(folder: str | os.PathLike, files: Iterable[str]) -> dict[str, list[int] | None]:
+    """``{file: [size, mtime_ns]}`` of files relative to ``folder`` (``None``: missing)."""
+    stamps: dict[str, list[int] | None] = {}
+    for name in files:
+        try:
+            stat = os.stat(os.path.join(folder, name))
+            stamps[name] = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            stamps[name] = None
+    return stamps
+
+
+def write_stamps(directory: Path, shard: int, stamps: dict) -> None:
+    """Record the stamps of a shard's files, as they were before they were read."""
+    atomic_write(
+        shard_file(directory, shard, ".stamps.json"),
+        lambda f: f.write(json.dumps(stamps)),
+        mode="w",
+    )
+
+
+def shard_is_current(directory: Path, shard: int, stamps: dict) -> bool:
+    """Whether a shard is done and its files are unchanged since it was computed.
+
+    A shard without stamps (an older run's, or a damaged one) is not current.
+    """
+    if not shard_file(directory, shard, ".csv").exists():
+        return False
+    try:
+        recorded = json.loads(shard_file(directory, shard, ".stamps.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded == stamps and None not in stamps.values()
 
 
 def start_or_resume(out: Path, manifest: dict) -> None:

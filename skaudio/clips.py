@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import librosa
 import numpy as np
 import soundfile as sf
 import soxr
@@ -29,10 +31,8 @@ from .io import (
     _READ_ERRORS,
     _check_finite,
     _check_sample_rate,
-    _file_info,
     _is_path,
     check_audio,
-    load_audio_file,
 )
 from .segments import random_offset, sliding_windows, window_starts
 
@@ -128,9 +128,12 @@ class ArrayClips(AudioClips):
 class FileClips(AudioClips):
     """Audio files, read on demand at ``sample_rate`` (downmixed to mono, resampled).
 
-    Only the headers are read on construction: a missing, unreadable or empty file
-    fails here, with its index and path. Samples are read when asked for and checked
-    then (NaN or infinite samples raise a ``ValueError`` naming the file).
+    Only the headers are read on construction, and each file's last sample: a missing,
+    unreadable, empty or truncated file fails here, with its index and path. Samples
+    are read when asked for and checked then: NaN or infinite samples, a read error,
+    and a file deleted, shortened or rewritten with another length since construction
+    raise a ``ValueError`` naming the clip and the file, never a short or zero-padded
+    read.
 
     Parameters
     ----------
@@ -144,6 +147,8 @@ class FileClips(AudioClips):
         Samples per file at ``sample_rate`` (as :func:`librosa.resample` gives).
     file_rates : ndarray of shape (n_clips,), dtype int64
         Each file's own rate.
+    file_frames : ndarray of shape (n_clips,), dtype int64
+        Each file's number of samples (per channel) at its own rate, from its header.
 
     Examples
     --------
@@ -167,31 +172,78 @@ class FileClips(AudioClips):
         rates = np.empty(len(self.paths), dtype=np.int64)
         for index, path in enumerate(self.paths):
             try:
-                info = _file_info(path)
+                frames[index], rates[index] = _file_header(path)
             except ValueError as exc:
                 raise ValueError(f"clip {index}: {exc}") from exc
-            frames[index], rates[index] = info.frames, info.samplerate
         self.file_rates = rates
+        self.file_frames = frames
         self.lengths = np.ceil(frames * (sample_rate / rates)).astype(np.int64)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        path = self.paths[index]
-        try:
-            waveform = load_audio_file(path, self.sample_rate)
-        except ValueError as exc:
-            raise ValueError(f"clip {index}: {exc}") from exc
-        return self._checked(waveform, index, 0)
+        waveform = self._read(index, 0, int(self.file_frames[index]))
+        rate = int(self.file_rates[index])
+        if rate != self.sample_rate:  # as skaudio.io.load_audio_file resamples
+            waveform = librosa.resample(waveform, orig_sr=rate, target_sr=self.sample_rate)
+        return self._checked(np.ascontiguousarray(waveform, dtype=np.float32), index, 0)
 
     def _checked(self, samples: np.ndarray, index: int, first_sample: int) -> np.ndarray:
         return _check_finite(samples, f"clip {index} ({self.paths[index]!r})", first_sample)
 
-    def _read(self, index: int, start: int, stop: int) -> np.ndarray:
-        """Mono source samples ``[start, stop)`` of file ``index`` at its own rate."""
+    def _read_error(self, index: int, exc: BaseException) -> ValueError:
+        """The ValueError for a failed read of file ``index``: missing, or unreadable."""
         path = self.paths[index]
+        if not os.path.exists(path):
+            return ValueError(
+                f"clip {index}: audio file {path!r} no longer exists (it was there when the "
+                "clips were listed); restore it, or call again without it"
+            )
+        return ValueError(
+            f"clip {index}: could not read audio file {path!r}: {exc}; the file is corrupt "
+            "or was changed while being read: replace or re-encode it, or leave it out"
+        )
+
+    def _changed(self, index: int, now: str) -> ValueError:
+        return ValueError(
+            f"clip {index}: audio file {self.paths[index]!r} changed since it was listed: "
+            f"had {int(self.file_frames[index])} samples at {int(self.file_rates[index])} Hz, "
+            f"now {now}; call again once the file no longer changes (or leave it out)"
+        )
+
+    @contextmanager
+    def _open(self, index: int) -> Iterator[sf.SoundFile]:
+        """File ``index`` open for reading, checked to be the file that was listed.
+
+        A missing file, a header that no longer matches the listed one (another length
+        or rate) and any read error inside the block raise a ``ValueError`` naming the
+        clip and the file.
+        """
         try:
-            data, _ = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+            file = sf.SoundFile(self.paths[index])
         except _READ_ERRORS as exc:
-            raise ValueError(f"clip {index}: could not read audio file {path!r}: {exc}") from exc
+            raise self._read_error(index, exc) from exc
+        with file:
+            if (file.frames, file.samplerate) != (
+                self.file_frames[index],
+                self.file_rates[index],
+            ):
+                raise self._changed(index, f"{file.frames} samples at {file.samplerate} Hz")
+            try:
+                yield file
+            except _READ_ERRORS as exc:
+                raise self._read_error(index, exc) from exc
+
+    def _read(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Mono source samples ``[start, stop)`` of file ``index`` at its own rate.
+
+        ``stop`` may pass the end of the file: the samples up to the end are returned.
+        """
+        expected = max(0, min(stop, int(self.file_frames[index])) - start)
+        with self._open(index) as file:
+            if start:
+                file.seek(start)
+            data = file.read(expected, dtype="float32", always_2d=True)
+        if len(data) < expected:
+            raise self._changed(index, f"only {start + len(data)} could be read")
         return data.mean(axis=1, dtype=np.float32)
 
     def segment(self, index: int, start: int, stop: int) -> np.ndarray:
@@ -223,10 +275,14 @@ class FileClips(AudioClips):
         )
         remaining = int(self.lengths[index])
         position = 0
-        with sf.SoundFile(self.paths[index]) as file:
+        n_read = 0  # source samples read
+        with self._open(index) as file:
             while remaining > 0:
                 data = file.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                n_read += len(data)
                 last = len(data) < _BLOCK_FRAMES
+                if last and n_read < self.file_frames[index]:
+                    raise self._changed(index, f"only {n_read} could be read")
                 block = data.mean(axis=1, dtype=np.float32)
                 if resampler is not None:
                     block = resampler.resample_chunk(block, last=last)
@@ -263,6 +319,34 @@ class FileClips(AudioClips):
             if next_start < len(starts):  # drop samples no later window needs
                 keep_from = starts[next_start] - buffer_start
                 buffer, buffer_start = buffer[keep_from:], starts[next_start]
+
+
+def _file_header(path: str) -> tuple[int, int]:
+    """``(frames, samplerate)`` of a file whose header reads, that holds samples, and
+    whose last sample reads: a truncated file (its header promises samples that are
+    not there) fails now, before any training, not in the middle of it."""
+    try:
+        file = sf.SoundFile(path)
+    except _READ_ERRORS as exc:
+        raise ValueError(f"could not read audio file {path!r}: {exc}") from exc
+    with file:
+        frames, rate = file.frames, file.samplerate
+        if frames <= 0:
+            raise ValueError(f"audio file {path!r} holds no samples")
+        try:
+            file.seek(frames - 1)
+            n_read = len(file.read(1, dtype="float32", always_2d=True))
+        except _READ_ERRORS as exc:
+            n_read, reason = 0, f" ({exc})"
+        else:
+            reason = ""
+    if n_read < 1:
+        raise ValueError(
+            f"audio file {path!r} is truncated or corrupt: its header promises {frames} "
+            f"samples but the last one cannot be read{reason}; replace or re-encode the file, "
+            "or leave it out"
+        )
+    return frames, rate
 
 
 def clips_of(waveforms: AudioClips | Sequence[np.ndarray]) -> AudioClips:

@@ -10,7 +10,9 @@ stopped. :func:`load_folder_embeddings` reads the result back.
 Layout of ``output_dir``::
 
     manifest.json              model file (path, size, mtime), folder, shard_size, files
+    .lock                      locked by the running job (holds its process id)
     shards/shard-00000.npy     float32 (n_embedded_files, n_features), one row per file
+    shards/shard-00000.stamps.json  size and mtime of each of the shard's files when read
     shards/shard-00000.csv     the relative path of each row; written last: the shard is done
     shards/shard-00000.errors.csv  files that could not be embedded (path, error), if any
     index.csv                  path, shard, row of every embedded file, in file order
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral
@@ -34,8 +37,19 @@ from tqdm import tqdm
 
 from ._atomic import atomic_write
 from ._model_file import cached_model_file, file_stamp
-from ._shards import merge_shards, read_csv, shard_file, start_or_resume, write_csv
+from ._shards import (
+    file_stamps,
+    job_lock,
+    merge_shards,
+    read_csv,
+    shard_file,
+    shard_is_current,
+    start_or_resume,
+    write_csv,
+    write_stamps,
+)
 from .clips import as_clips
+from .exceptions import AudioInputWarning
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -52,13 +66,18 @@ _MANIFEST_FORMAT = 1
 
 
 def list_audio_files(
-    folder: str | os.PathLike, extensions: Iterable[str] = AUDIO_EXTENSIONS
+    folder: str | os.PathLike,
+    extensions: Iterable[str] = AUDIO_EXTENSIONS,
+    *,
+    follow_symlinks: bool = False,
 ) -> list[Path]:
     """Every audio file under ``folder``, recursively, in a deterministic order.
 
     Files and folders whose name starts with ``"."`` (``.git``, macOS ``._x.wav``
-    resource forks) are left out. Symbolic links to files are followed, links to
-    folders are not.
+    resource forks) are left out. Symbolic links to folders are not followed; links to
+    files are taken if they resolve to a file inside ``folder``, and links that lead
+    out of it are left out with an :class:`~skaudio.exceptions.AudioInputWarning`
+    listing them, unless ``follow_symlinks=True``.
 
     Parameters
     ----------
@@ -66,6 +85,8 @@ def list_audio_files(
         Folder to search.
     extensions : iterable of str, default=AUDIO_EXTENSIONS
         File name endings to take, with or without the dot, in any case.
+    follow_symlinks : bool, default=False
+        Also take links to files outside ``folder``.
 
     Returns
     -------
@@ -77,6 +98,11 @@ def list_audio_files(
     ------
     ValueError
         If ``folder`` is not an existing folder, or holds no audio file.
+
+    Warns
+    -----
+    AudioInputWarning
+        If links to files outside ``folder`` were left out.
 
     Examples
     --------
@@ -100,16 +126,37 @@ def list_audio_files(
     if not endings:
         raise ValueError("extensions is empty: give at least one, e.g. ('.wav',)")
     relative: list[str] = []
+    outside: list[str] = []  # links to files out of the folder
+    resolved_root = root.resolve()
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         base = Path(directory).relative_to(root)
         for name in names:
-            if not name.startswith(".") and name.lower().endswith(endings):
-                if (Path(directory) / name).is_file():
-                    relative.append((base / name).as_posix())
+            path = Path(directory) / name
+            if name.startswith(".") or not name.lower().endswith(endings) or not path.is_file():
+                continue
+            if (
+                not follow_symlinks
+                and path.is_symlink()
+                and not path.resolve().is_relative_to(resolved_root)
+            ):
+                outside.append((base / name).as_posix())
+            else:
+                relative.append((base / name).as_posix())
+    skipped = ""
+    if outside:
+        outside.sort()
+        more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
+        skipped = (
+            f"{len(outside)} link(s) to files outside the folder left out "
+            f"({', '.join(outside[:3])}{more}); pass follow_symlinks=True to take them"
+        )
+        if relative:
+            warnings.warn(f"folder {os.fspath(folder)!r}: {skipped}", AudioInputWarning, 2)
     if not relative:
         raise ValueError(
             f"folder {os.fspath(folder)!r} holds no audio file (looked for {', '.join(endings)})"
+            + (f"; {skipped}" if skipped else "")
         )
     return [root / name for name in sorted(relative)]
 
@@ -163,6 +210,7 @@ def embed_folder(
     shard_size: int = 256,
     n_jobs: int | None = None,
     extensions: Iterable[str] = AUDIO_EXTENSIONS,
+    follow_symlinks: bool = False,
     verbose: int = 0,
 ) -> FolderEmbedding:
     """Embed every audio file under a folder, in parallel shards, resuming earlier runs.
@@ -171,12 +219,18 @@ def embed_folder(
     ``shard_size``; each shard is one :class:`joblib.Parallel` task, which loads the
     model (once per worker process: later tasks of the worker reuse it), embeds the
     shard with one ``transform`` call and writes it to ``output_dir/shards``. Files that
-    cannot be read (corrupt, empty, NaN samples) are recorded as errors, not fatal. At
-    the end the shards are indexed in ``index.csv`` and ``errors.csv``.
+    cannot be read (corrupt, truncated, empty, NaN samples, changed or deleted while
+    read) are recorded as errors, not fatal. At the end the shards are indexed in
+    ``index.csv`` and ``errors.csv``.
 
     Calling again with the same arguments skips the shards already written, so an
     interrupted run resumes; ``manifest.json`` records the model file, the folder,
     ``shard_size`` and the file list, and a call that disagrees with it is refused.
+    Each shard records the size and modification time of its files: a shard with a
+    file changed since (rewritten in place, or fixed after an error) is computed again.
+    A job holds a lock on ``output_dir`` while it runs: a second job started on the
+    same ``output_dir`` is refused at once (the lock dies with its process, so a killed
+    job never blocks the next one).
 
     Parameters
     ----------
@@ -199,6 +253,9 @@ def embed_folder(
         cluster with ``backend="dask"``), ``-1`` all CPUs.
     extensions : iterable of str, default=AUDIO_EXTENSIONS
         File name endings taken for audio.
+    follow_symlinks : bool, default=False
+        Also embed links to files outside ``folder``; by default they are left out with
+        a warning (see :func:`list_audio_files`).
     verbose : int, default=0
         ``1`` or more shows a progress bar over shards (on stderr).
 
@@ -213,7 +270,13 @@ def embed_folder(
         If the model file holds no fitted skaudio embedder (or a Pipeline without
         ``transform``), the folder holds no audio file, ``shard_size`` is not a
         positive integer, or ``output_dir`` holds another job (its manifest names
-        another model file or folder, another ``shard_size`` or other files).
+        another model file or folder, another ``shard_size`` or other files) or is in
+        use by a job still running.
+
+    Warns
+    -----
+    AudioInputWarning
+        If links to files outside ``folder`` were left out.
 
     See Also
     --------
@@ -258,7 +321,8 @@ def embed_folder(
     model_path = Path(model).resolve()
     _check_model_file(model_path)
     root = Path(folder).resolve()
-    files = [p.relative_to(root).as_posix() for p in list_audio_files(root, extensions)]
+    listed = list_audio_files(root, extensions, follow_symlinks=follow_symlinks)
+    files = [p.relative_to(root).as_posix() for p in listed]
     out = Path(output_dir)
     shards_dir = out.resolve() / "shards"  # absolute: workers may run in another folder
     size, mtime_ns = file_stamp(model_path)
@@ -270,33 +334,40 @@ def embed_folder(
         "n_files": len(files),
         "files": files,
     }
-    start_or_resume(out, manifest)
-
-    shards = [files[i : i + shard_size] for i in range(0, len(files), shard_size)]
-    todo = [i for i in range(len(shards)) if not shard_file(shards_dir, i, ".csv").exists()]
-    tasks = (
-        joblib.delayed(_embed_shard)(
-            str(model_path), (size, mtime_ns), str(root), shards[i], str(shards_dir), i
+    with job_lock(out):
+        start_or_resume(out, manifest)
+        shards = [files[i : i + shard_size] for i in range(0, len(files), shard_size)]
+        stamps = file_stamps(root, files)
+        todo = [
+            i
+            for i, shard in enumerate(shards)
+            if not shard_is_current(shards_dir, i, {p: stamps[p] for p in shard})
+        ]
+        if todo:  # the index of an earlier run no longer holds
+            (out / "index.csv").unlink(missing_ok=True)
+        tasks = (
+            joblib.delayed(_embed_shard)(
+                str(model_path), (size, mtime_ns), str(root), shards[i], str(shards_dir), i
+            )
+            for i in todo
         )
-        for i in todo
-    )
-    progress = tqdm(
-        total=len(shards),
-        initial=len(shards) - len(todo),
-        unit="shard",
-        desc="embedding",
-        disable=not verbose,
-    )
-    with progress:
-        if todo:
-            parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator")
-            n_bad = 0
-            for _, _, shard_errors in parallel(tasks):
-                n_bad += shard_errors
-                progress.set_postfix(errors=n_bad, refresh=False)
-                progress.update(1)
+        progress = tqdm(
+            total=len(shards),
+            initial=len(shards) - len(todo),
+            unit="shard",
+            desc="embedding",
+            disable=not verbose,
+        )
+        with progress:
+            if todo:
+                parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator")
+                n_bad = 0
+                for _, _, shard_errors in parallel(tasks):
+                    n_bad += shard_errors
+                    progress.set_postfix(errors=n_bad, refresh=False)
+                    progress.update(1)
 
-    n_embedded, n_errors = merge_shards(out, len(shards), files)
+        n_embedded, n_errors = merge_shards(out, len(shards), files)
     return FolderEmbedding(
         output_dir=out,
         n_files=len(files),
@@ -390,15 +461,19 @@ def _embed_shard(
             "output_dir"
         )
     obj, embedder = cached_model_file(model_path)
-    embeddings, kept, errors = _embed_paths(obj, embedder, folder, paths)
     directory = Path(shards_dir)
     directory.mkdir(parents=True, exist_ok=True)
+    # no longer done (its files changed) until written again in full
+    shard_file(directory, shard, ".csv").unlink(missing_ok=True)
+    stamps = file_stamps(folder, paths)  # before reading: a later change shows next run
+    embeddings, kept, errors = _embed_paths(obj, embedder, folder, paths)
     errors_file = shard_file(directory, shard, ".errors.csv")
     if errors:
         write_csv(errors_file, ["path", "error"], errors)
     else:
         errors_file.unlink(missing_ok=True)  # left by an earlier, interrupted run
     atomic_write(shard_file(directory, shard, ".npy"), lambda f: np.save(f, embeddings))
+    write_stamps(directory, shard, stamps)
     write_csv(shard_file(directory, shard, ".csv"), ["path"], [[p] for p in kept])
     return shard, len(kept), len(errors)
 
