@@ -233,3 +233,82 @@ def test_waveform_augmentations_accept_very_short_clips(aug, n):
     x = torch.randn(3, n, generator=_gen(1))
     out = aug(x, _gen())
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+# -- BYOL-A views ------------------------------------------------------------------
+
+
+def _power(db):
+    return 10.0 ** (db.double() / 10.0)
+
+
+def test_log_mixup_exp_mixes_each_clip_with_another_clip_in_the_power_domain():
+    x = 20 * torch.randn(6, 8, 10, generator=_gen(1))
+    ratio = 0.4
+    out = A.LogMixupExp(ratio)(x, _gen(2))
+    px, pout = _power(x), _power(out)
+    for i in range(len(x)):
+        fits = []
+        for j in range(len(x)):
+            if j == i:
+                continue
+            # pout_i = (1 - w) px_i + w px_j for one w, the same in every bin
+            w = (pout[i] - px[i]) / (px[j] - px[i])
+            if torch.allclose(w, w.mean().expand_as(w), atol=1e-4):
+                fits.append(float(w.mean()))
+        assert len(fits) == 1, f"clip {i}: {fits}"
+        assert 0.0 <= fits[0] <= ratio + 1e-6
+
+
+def test_log_mixup_exp_edge_cases():
+    x = torch.randn(5, 4, 6, generator=_gen(0))
+    torch.testing.assert_close(A.LogMixupExp(0.0)(x, _gen(0)), x)
+    torch.testing.assert_close(A.LogMixupExp(0.4)(x[:1], _gen(0)), x[:1])
+    torch.testing.assert_close(A.LogMixupExp(0.4)(x, _gen(3)), A.LogMixupExp(0.4)(x, _gen(3)))
+    with pytest.raises(ValueError, match="ratio"):
+        A.LogMixupExp(1.0)
+
+
+def test_random_resized_crop_above_one_shrinks_the_content_onto_the_floor():
+    x = torch.full((3, 8, 30), -10.0)
+    x[:, :, 10:20] = 5.0  # a burst in the middle; the floor is -10
+    out = A.RandomResizedCrop(time_scale=(1.5, 1.5), freq_scale=(1.0, 1.0))(x, _gen(0))
+    loud = (out > 0).sum(dim=2)  # frames above the floor, per band
+    assert (loud < 10).all() and (loud >= 5).all()  # the burst is squeezed to 2/3
+    assert out.min() >= -10.0 - 1e-4 and out.max() <= 5.0 + 1e-4  # no zeros padded in
+
+
+def test_random_resized_crop_without_frequency_scale_keeps_the_pitch():
+    x = torch.full((4, 16, 24), -40.0)
+    x[:, 5] = 0.0  # one bright band
+    out = A.RandomResizedCrop(time_scale=(0.6, 1.5), freq_scale=(1.0, 1.0))(x, _gen(0))
+    inside = out.amax(dim=1) > -40.0 + 1e-3  # frames not padded with the floor
+    assert inside.sum() > 0.5 * inside.numel()
+    assert (out.argmax(dim=1)[inside] == 5).all()
+    stretched = A.RandomResizedCrop(time_scale=(1.0, 1.0), freq_scale=(0.6, 1.5))(x, _gen(0))
+    assert (stretched.argmax(dim=1) != 5).any()
+
+
+def test_random_resized_crop_ranges_are_validated_and_identity_at_one():
+    spec = torch.randn(2, 8, 12, generator=_gen(0))
+    identity = A.RandomResizedCrop(time_scale=(1.0, 1.0), freq_scale=(1.0, 1.0))
+    torch.testing.assert_close(identity(spec, _gen()), spec, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="time_scale"):
+        A.RandomResizedCrop(time_scale=(1.5, 0.6))
+
+
+def test_linear_fader_adds_a_linear_ramp_in_level_over_time():
+    x = torch.randn(8, 4, 11, generator=_gen(0))
+    delta = A.LinearFader(max_db=6.0)(x, _gen(1)) - x
+    torch.testing.assert_close(delta, delta[:, :1].expand_as(delta))  # the same in every band
+    steps = delta[:, 0].diff(dim=1)
+    torch.testing.assert_close(steps, steps[:, :1].expand_as(steps))  # linear in time
+    assert delta.abs().max() <= 6.0 + 1e-5
+    assert delta[:, 0, 0].std() > 1.0  # random start gains, drawn per clip
+
+
+def test_byol_a_policies():
+    names = [type(a).__name__ for a in A.make_policy("byol-a")]
+    assert names == ["LogMixupExp", "RandomResizedCrop", "LinearFader"]
+    assert A.make_policy("byol-a-pitch")[1].freq_scale == (1.0, 1.0)
+    assert all(a.domain == "spectrogram" for a in A.make_policy("byol-a"))

@@ -15,6 +15,7 @@ torch.Size([4, 800])
 """
 
 from ._base import Augmentation, Compose, OneOf, RandomApply
+from .mixing import LogMixupExp
 from .policies import POLICIES, make_policy, split_by_domain
 from .spectrogram import (
     AdditiveNoise,
@@ -25,6 +26,7 @@ from .spectrogram import (
     FrequencyMasking,
     KeepAboveThreshold,
     KeepPeaks,
+    LinearFader,
     RandomResizedCrop,
     SpectralEnvelope,
     TimeMasking,
@@ -46,6 +48,8 @@ __all__ = [
     "Gain",
     "KeepAboveThreshold",
     "KeepPeaks",
+    "LinearFader",
+    "LogMixupExp",
     "NoiseInjection",
     "OneOf",
     "PitchShift",

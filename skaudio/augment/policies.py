@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from . import spectrogram as S
 from . import waveform as W
 from ._base import Augmentation, OneOf, RandomApply
+from .mixing import LogMixupExp
 
 __all__ = ["POLICIES", "make_policy", "split_by_domain"]
 
@@ -45,12 +46,23 @@ def _clar_policy() -> list[Augmentation]:
     ]
 
 
+def _byol_a_policy(freq_scale: tuple[float, float] = (0.6, 1.5)) -> list[Augmentation]:
+    """BYOL-A's views: log-mixup-exp, random resize crop, random linear fader (v2)."""
+    return [
+        LogMixupExp(0.4),
+        S.RandomResizedCrop(time_scale=(0.6, 1.5), freq_scale=freq_scale),
+        S.LinearFader(4.34),
+    ]
+
+
 POLICIES = {
     "none": list,
     "spectrogram": _spectrogram_policy,
     "waveform": _waveform_policy,
     "clar": _clar_policy,
     "waveform+spectrogram": lambda: [*_waveform_policy(), *_spectrogram_policy()],
+    "byol-a": _byol_a_policy,
+    "byol-a-pitch": lambda: _byol_a_policy(freq_scale=(1.0, 1.0)),
 }
 
 
@@ -67,7 +79,12 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
       masks), without resynthesis;
     - ``"clar"``: the waveform policy plus pitch shift and time stretch (slower: phase
       vocoder);
-    - ``"waveform+spectrogram"``: the waveform policy then the spectrogram policy.
+    - ``"waveform+spectrogram"``: the waveform policy then the spectrogram policy;
+    - ``"byol-a"``: BYOL-A's views (Niizumi et al., 2021, 2023): log-mixup-exp with
+      another clip of the batch, a random resize crop of 0.6-1.5 on both axes and a
+      random linear fader (BYOL-A's pre- and post-normalisation are not
+      augmentations and are not included);
+    - ``"byol-a-pitch"``: the same without frequency scaling, which keeps pitch.
 
     Each call builds new augmentation objects.
 

@@ -22,6 +22,7 @@ __all__ = [
     "FrequencyMasking",
     "KeepAboveThreshold",
     "KeepPeaks",
+    "LinearFader",
     "RandomResizedCrop",
     "SpectralEnvelope",
     "TimeMasking",
@@ -395,16 +396,29 @@ class FrequencyMasking(BandStop):
 class RandomResizedCrop(_SpectrogramAugmentation):
     """Crop a random time-frequency region and stretch it back to full size.
 
-    The crop keeps a share ``[min_scale, 1]`` of each axis (drawn independently for
-    each axis and each clip) at a random position; resizing is bilinear. The
-    ``"spectrogram"`` policy applies ``RandomResizedCrop(0.6)`` with probability 0.5.
+    By default the crop keeps a share ``[min_scale, 1]`` of each axis (drawn
+    independently for each axis and each clip) at a random position; resizing is
+    bilinear. The ``"spectrogram"`` policy applies ``RandomResizedCrop(0.6)`` with
+    probability 0.5.
+
+    ``time_scale`` and ``freq_scale`` give each axis its own range instead, as BYOL-A's
+    random resize crop (Niizumi et al., 2021; 0.6-1.5 on both axes): a scale above 1
+    takes a window larger than the clip (the clip lies inside it, the rest is the
+    clip's floor, its minimum), which shrinks the content. ``freq_scale=(1, 1)`` keeps
+    the frequency axis, and so pitch, untouched: the setting for pitch-sensitive data.
     Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
     ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 
     Parameters
     ----------
     min_scale : float, default=0.6
-        Smallest share of the frames, and of the mel bands, that the crop keeps.
+        Smallest share of the frames, and of the mel bands, that the crop keeps (used
+        for an axis whose own range is not given).
+    time_scale : (float, float) or None, default=None
+        Range of the window's length as a share of the frames; ``None`` is
+        ``(min_scale, 1)``.
+    freq_scale : (float, float) or None, default=None
+        The same for the mel bands.
 
     Examples
     --------
@@ -414,13 +428,40 @@ class RandomResizedCrop(_SpectrogramAugmentation):
     >>> out = RandomResizedCrop(min_scale=0.6)(x, torch.Generator().manual_seed(0))
     >>> out.shape, out.dtype, torch.allclose(out, x)
     (torch.Size([2, 16, 20]), torch.float32, False)
+    >>> time_only = RandomResizedCrop(time_scale=(0.6, 1.5), freq_scale=(1.0, 1.0))
+    >>> time_only(x, torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 16, 20])
     """
 
     min_scale: float = 0.6
+    time_scale: tuple[float, float] | None = None
+    freq_scale: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("time_scale", "freq_scale"):
+            scale = getattr(self, name)
+            if scale is None:
+                continue
+            if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {scale}")
+            setattr(self, name, (float(scale[0]), float(scale[1])))
+
+    def _ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        default = (self.min_scale, 1.0)
+        return self.time_scale or default, self.freq_scale or default
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch, n_mels, n_frames = x.shape
-        scale = uniform(self.min_scale, 1.0, 2 * batch, generator, x.device).view(2, batch)
+        (time_low, time_high), (freq_low, freq_high) = self._ranges()
+        if self.time_scale is None and self.freq_scale is None:
+            scale = uniform(self.min_scale, 1.0, 2 * batch, generator, x.device).view(2, batch)
+        else:
+            draw = torch.rand(2, batch, generator=generator, device=x.device)
+            low = torch.tensor([[time_low], [freq_low]], device=x.device)
+            high = torch.tensor([[time_high], [freq_high]], device=x.device)
+            scale = low + (high - low) * draw
+        # the window's start in [0, 1] units: inside the clip for a scale below 1, and
+        # with the clip inside the window for a scale above 1
         offset = uniform(0, 1, 2 * batch, generator, x.device).view(2, batch) * (1 - scale)
         # affine grid in [-1, 1] coordinates: x' = scale * x + shift
         theta = torch.zeros(batch, 2, 3, device=x.device, dtype=x.dtype)
@@ -429,4 +470,44 @@ class RandomResizedCrop(_SpectrogramAugmentation):
         theta[:, 0, 2] = scale[0] - 1 + 2 * offset[0]
         theta[:, 1, 2] = scale[1] - 1 + 2 * offset[1]
         grid = F.affine_grid(theta, (batch, 1, n_mels, n_frames), align_corners=False)
-        return F.grid_sample(x[:, None], grid, mode="bilinear", align_corners=False)[:, 0]
+        if max(time_high, freq_high) <= 1.0:  # the window stays inside the clip
+            return F.grid_sample(x[:, None], grid, mode="bilinear", align_corners=False)[:, 0]
+        floor = _floor(x)  # outside the clip: its floor (grid_sample pads with zeros)
+        shifted = (x - floor)[:, None]
+        return F.grid_sample(shifted, grid, mode="bilinear", align_corners=False)[:, 0] + floor
+
+
+@dataclass
+class LinearFader(_SpectrogramAugmentation):
+    """Add a linear ramp in level over time, from a random start gain to a random end gain.
+
+    BYOL-A v2's random linear fader (Niizumi et al., 2023): a fade in or out of up to
+    ``max_db`` at either end, drawn independently for each clip's start and end, added
+    to every band (a level ramp in dB is a gain envelope). The default, 4.34 dB, is
+    BYOL-A's gain of 1 in natural-log units of power. Call it as ``aug(x, generator)``
+    with a log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)`` in dB; the output
+    has the same shape.
+
+    Parameters
+    ----------
+    max_db : float, default=4.34
+        Largest gain, either way, at the start and at the end.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import LinearFader
+    >>> out = LinearFader(max_db=6.0)(torch.zeros(1, 2, 5), torch.Generator().manual_seed(0))
+    >>> ramp = out[0, 0]
+    >>> bool(torch.allclose(ramp.diff(), ramp.diff()[0].expand(4))), bool(ramp.abs().max() <= 6)
+    (True, True)
+    """
+
+    max_db: float = 4.34
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, _, n_frames = x.shape
+        ends = uniform(-self.max_db, self.max_db, 2 * batch, generator, x.device).view(2, batch)
+        position = torch.linspace(0.0, 1.0, n_frames, device=x.device)
+        ramp = ends[0, :, None] + (ends[1] - ends[0])[:, None] * position
+        return x + ramp[:, None, :].to(x.dtype)
