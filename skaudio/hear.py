@@ -14,6 +14,14 @@ kit as it is::
   ``transform``);
 - :func:`get_timestamp_embeddings` gives the frame embeddings of each sound with their
   centres in milliseconds (the embedder's ``transform_frames``).
+
+The adapter checks what HEAR's validator checks: the model's rate is one HEAR accepts
+(:data:`HEAR_SAMPLE_RATES`, checked by :func:`load_model`), the audio is a 2-D
+``(n_sounds, n_samples)`` tensor, the embeddings are float32 of the documented shapes and
+the time stamps are evenly spaced.
+
+Security: a model file is a pickle, and loading one runs the code it holds; load only
+files you trust.
 """
 
 from __future__ import annotations
@@ -28,7 +36,16 @@ from torch import nn
 from ._model_file import load_model_file
 from .estimators._base import BaseAudioEmbedder
 
-__all__ = ["HEARModel", "get_scene_embeddings", "get_timestamp_embeddings", "load_model"]
+__all__ = [
+    "HEAR_SAMPLE_RATES",
+    "HEARModel",
+    "get_scene_embeddings",
+    "get_timestamp_embeddings",
+    "load_model",
+]
+
+#: the sample rates, in Hz, that HEAR accepts for a model (its validator refuses others)
+HEAR_SAMPLE_RATES = (16000, 22050, 44100, 48000)
 
 
 class HEARModel(nn.Module):
@@ -36,6 +53,9 @@ class HEARModel(nn.Module):
 
     The embedder's network is a submodule, so ``model.to(device)`` moves it (HEAR's
     kit does so before embedding) and the embeddings are computed on that device.
+
+    Any sample rate is accepted here, for use from Python; HEAR itself accepts only
+    :data:`HEAR_SAMPLE_RATES`, which :func:`load_model` enforces.
 
     Parameters
     ----------
@@ -56,11 +76,11 @@ class HEARModel(nn.Module):
     --------
     >>> from skaudio import COLAEmbedder
     >>> from skaudio.datasets import make_tones
-    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
-    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> X, _ = make_tones(n_clips=8, sample_rate=16000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=16000, embedding_dim=32, max_epochs=0).fit(X)
     >>> model = HEARModel(embedder)
     >>> model.sample_rate, model.scene_embedding_size, model.timestamp_embedding_size
-    (8000, 32, 16)
+    (16000, 32, 16)
     """
 
     def __init__(self, embedder: BaseAudioEmbedder):
@@ -80,27 +100,72 @@ class HEARModel(nn.Module):
         self.timestamp_embedding_size = int(embedder.transform_frames(silence)[0][0].shape[1])
 
     def _numpy_clips(self, audio: torch.Tensor) -> list[np.ndarray]:
-        """Check HEAR's ``(n_sounds, n_samples)`` batch; point the embedder at the device."""
+        """Check HEAR's ``(n_sounds, n_samples)`` batch; point the embedder at the device.
+
+        Float audio (HEAR's float32, or another float type) is read as float32 in
+        [-1, 1]; integer PCM (e.g. int16) is scaled from its full range as
+        :func:`skaudio.io.check_audio` scales integer arrays, so a sound gives the same
+        embedding as through ``transform``.
+        """
         if not isinstance(audio, torch.Tensor) or audio.ndim != 2:
             shape = tuple(audio.shape) if hasattr(audio, "shape") else type(audio).__name__
             raise ValueError(f"audio must be a 2-D tensor (n_sounds, n_samples), got {shape}")
         if audio.shape[0] == 0:
             raise ValueError("audio holds no sound (n_sounds == 0)")
+        if audio.shape[1] == 0:
+            raise ValueError("audio holds sounds of no sample (n_samples == 0)")
+        if audio.dtype == torch.bool or audio.is_complex():
+            raise TypeError(
+                f"audio has dtype {audio.dtype}; pass float32 audio in [-1, 1] "
+                "(integer PCM such as int16 is also accepted, scaled from its full range)"
+            )
         self.embedder.net_.device = str(next(self.network.parameters()).device)
-        return list(audio.detach().float().cpu().numpy())
+        audio = audio.detach().cpu()
+        if audio.is_floating_point():
+            audio = audio.float()
+        return list(audio.numpy())
 
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """(n_sounds, n_samples) -> (n_sounds, scene_embedding_size), float32."""
-        embeddings = self.embedder.transform(self._numpy_clips(audio))
-        return torch.from_numpy(embeddings).to(audio.device)
+        embeddings = np.asarray(self.embedder.transform(self._numpy_clips(audio)))
+        expected = (len(audio), self.scene_embedding_size)
+        if embeddings.shape != expected:
+            raise ValueError(
+                f"{type(self.embedder).__name__} gave scene embeddings of shape "
+                f"{embeddings.shape}, not (n_sounds, scene_embedding_size) = {expected}; "
+                "rebuild the HEARModel from the fitted embedder"
+            )
+        return torch.from_numpy(embeddings.astype(np.float32, copy=False)).to(audio.device)
 
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n_sounds, n_samples) -> frames (n_sounds, T, size), centres (n_sounds, T) in ms."""
         frames, seconds = self.embedder.transform_frames(self._numpy_clips(audio))
+        name = type(self.embedder).__name__
         # the sounds of a batch have one length, hence one number of frames
-        embeddings = torch.from_numpy(np.stack(frames)).to(audio.device)
-        timestamps = torch.from_numpy(1000.0 * np.stack(seconds)).float().to(audio.device)
-        return embeddings, timestamps
+        counts = sorted({len(f) for f in frames} | {len(s) for s in seconds})
+        sizes = {f.shape[1] if np.ndim(f) == 2 else None for f in frames}
+        if len(counts) != 1 or sizes != {self.timestamp_embedding_size}:
+            raise ValueError(
+                f"{name} gave frames of {counts} time stamps and sizes {sorted(sizes, key=str)} "
+                f"for sounds of one length; HEAR needs (n_sounds, n_timestamps, "
+                f"{self.timestamp_embedding_size}) with one n_timestamps for every sound"
+            )
+        timestamps = 1000.0 * np.stack(seconds)
+        hops = np.diff(timestamps, axis=1)
+        if hops.size and (np.abs(hops - hops[:, :1]).max() > 1e-3 or (hops <= 0).any()):
+            raise ValueError(
+                f"{name} gave time stamps that are not evenly spaced (hops from "
+                f"{hops.min():.6g} to {hops.max():.6g} ms); HEAR needs a constant hop"
+            )
+        # HEAR refuses time stamps past the end of the sound: drop the frames whose
+        # centre lies in the padding after it (a frame is kept by transform_frames when
+        # it starts inside the sound), keeping at least one
+        duration_ms = 1000.0 * audio.shape[1] / self.sample_rate
+        n_kept = max(1, int((timestamps[0] <= duration_ms).sum()))
+        embeddings = np.stack(frames)[:, :n_kept].astype(np.float32, copy=False)
+        embeddings = torch.from_numpy(np.ascontiguousarray(embeddings))
+        timestamps = torch.from_numpy(np.ascontiguousarray(timestamps[:, :n_kept])).float()
+        return embeddings.to(audio.device), timestamps.to(audio.device)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """The scene embeddings, as HEAR's kit may call the model itself."""
@@ -126,23 +191,37 @@ def load_model(model_file_path: str | Path = "", **kwargs) -> HEARModel:
     Raises
     ------
     ValueError
-        If the path is empty or unreadable, or the file holds no fitted skaudio
-        embedder.
+        If the path is empty or unreadable, the file holds no fitted skaudio
+        embedder, or the embedder's ``sample_rate`` is not one HEAR accepts
+        (:data:`HEAR_SAMPLE_RATES`: 16000, 22050, 44100 or 48000 Hz).
+
+    Warnings
+    --------
+    Security: the file is unpickled, which runs any code it holds. Load only files
+    you trust.
 
     Examples
     --------
     >>> import joblib, tempfile, torch
     >>> from skaudio import COLAEmbedder
     >>> from skaudio.datasets import make_tones
-    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
-    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> X, _ = make_tones(n_clips=8, sample_rate=16000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=16000, embedding_dim=32, max_epochs=0).fit(X)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     _ = joblib.dump(embedder, f"{folder}/model.joblib")
     ...     model = load_model(f"{folder}/model.joblib")
-    >>> get_scene_embeddings(torch.zeros(3, 8000), model).shape
+    >>> get_scene_embeddings(torch.zeros(3, 16000), model).shape
     torch.Size([3, 32])
     """
     _, embedder = load_model_file(model_file_path, caller="load_model")
+    rate = getattr(embedder, "sample_rate", None)
+    if rate not in HEAR_SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in HEAR_SAMPLE_RATES)
+        raise ValueError(
+            f"{model_file_path!s} holds a {type(embedder).__name__} at sample_rate={rate}; "
+            f"HEAR accepts only models at {rates} Hz: fit the embedder at one of these "
+            "rates (e.g. sample_rate=16000) and save it again"
+        )
     return HEARModel(embedder)
 
 
@@ -152,7 +231,8 @@ def get_scene_embeddings(audio: torch.Tensor, model: HEARModel) -> torch.Tensor:
     Parameters
     ----------
     audio : Tensor of shape (n_sounds, n_samples)
-        Mono audio at ``model.sample_rate``, in [-1, 1].
+        Mono audio at ``model.sample_rate``: float32 in [-1, 1] (integer PCM, e.g.
+        int16, is scaled from its full range, as :func:`skaudio.io.check_audio` does).
     model : HEARModel
 
     Returns
@@ -175,7 +255,8 @@ def get_timestamp_embeddings(
     Parameters
     ----------
     audio : Tensor of shape (n_sounds, n_samples)
-        Mono audio at ``model.sample_rate``, in [-1, 1].
+        Mono audio at ``model.sample_rate``: float32 in [-1, 1] (integer PCM, e.g.
+        int16, is scaled from its full range, as :func:`skaudio.io.check_audio` does).
     model : HEARModel
 
     Returns
@@ -183,17 +264,19 @@ def get_timestamp_embeddings(
     embeddings : Tensor of shape (n_sounds, n_timestamps, model.timestamp_embedding_size)
         Float32, on ``audio``'s device.
     timestamps : Tensor of shape (n_sounds, n_timestamps)
-        Centre of each frame in milliseconds from the start of the sound, increasing.
+        Centre of each frame in milliseconds from the start of the sound, evenly
+        spaced (float32). Frames centred past the end of the sound are left out (HEAR
+        refuses them), so these are the first frames of ``transform_frames``.
 
     Examples
     --------
     >>> import torch
     >>> from skaudio import COLAEmbedder
     >>> from skaudio.datasets import make_tones
-    >>> X, _ = make_tones(n_clips=8, sample_rate=8000, random_state=0)
-    >>> embedder = COLAEmbedder(sample_rate=8000, embedding_dim=32, max_epochs=0).fit(X)
+    >>> X, _ = make_tones(n_clips=8, sample_rate=16000, random_state=0)
+    >>> embedder = COLAEmbedder(sample_rate=16000, embedding_dim=32, max_epochs=0).fit(X)
     >>> model = HEARModel(embedder)
-    >>> embeddings, timestamps = get_timestamp_embeddings(torch.zeros(2, 16000), model)
+    >>> embeddings, timestamps = get_timestamp_embeddings(torch.zeros(2, 32000), model)
     >>> embeddings.shape, timestamps.shape
     (torch.Size([2, 13, 16]), torch.Size([2, 13]))
     >>> timestamps[0, :3].tolist()  # frame centres in ms, one frame per 160 ms

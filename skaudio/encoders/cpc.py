@@ -16,6 +16,11 @@ from .cnn import _conv_bn_relu
 __all__ = ["CPCLogMelEncoder", "CPCWaveformEncoder"]
 
 
+def _spans(n_frames: int, max_frames: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of consecutive chunks of at most ``max_frames`` of ``n_frames``."""
+    return [(start, min(start + max_frames, n_frames)) for start in range(0, n_frames, max_frames)]
+
+
 class CPCWaveformEncoder(FrameEncoder):
     """Strided 1-D convolutions from raw audio to one ``z_t`` per ``prod(strides)`` samples.
 
@@ -127,19 +132,34 @@ class CPCWaveformEncoder(FrameEncoder):
         padded = n_samples + sum(self.padding)
         return (padded - self.receptive_field) // self.time_stride + 1
 
-    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_frames(self, x: torch.Tensor, max_frames: int | None = None) -> torch.Tensor:
         """Frame embeddings ``z_t``, one per ``time_stride`` samples.
 
         Parameters
         ----------
         x : Tensor of shape (batch, 1, n_samples)
             Waveforms.
+        max_frames : int or None, default=None
+            Compute at most this many frames at a time: a long input is cut into
+            chunks of ``max_frames`` frames, each read with its whole receptive field,
+            so memory is bounded and the frames are those of one pass (up to float
+            rounding). ``None``, or an input of at most ``max_frames`` frames, is one
+            pass.
 
         Returns
         -------
         frames : Tensor of shape (batch, ceil(n_samples / time_stride), z_dim)
         """
-        return self.body(F.pad(x, self.padding)).transpose(1, 2)
+        padded = F.pad(x, self.padding)
+        n_frames = self.n_frames(x.shape[-1])
+        if max_frames is None or n_frames <= max_frames:
+            return self.body(padded).transpose(1, 2)
+        hop, field = self.time_stride, self.receptive_field
+        pieces = [
+            self.body(padded[..., start * hop : (end - 1) * hop + field]).transpose(1, 2)
+            for start, end in _spans(n_frames, max_frames)
+        ]
+        return torch.cat(pieces, dim=1)
 
 
 class CPCLogMelEncoder(FrameEncoder):
@@ -199,18 +219,33 @@ class CPCLogMelEncoder(FrameEncoder):
         self.project = nn.Linear(widths[-1], self.frame_dim)
         self.time_stride = int(patch_frames)
 
-    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_frames(self, x: torch.Tensor, max_frames: int | None = None) -> torch.Tensor:
         """Frame embeddings ``z_t``, one per patch of ``patch_frames`` log-mel frames.
 
         Parameters
         ----------
         x : Tensor of shape (batch, 1, n_mels, n_frames)
             Log-mel spectrograms.
+        max_frames : int or None, default=None
+            Encode at most this many patches at a time (patches are encoded alone, so
+            the frames are those of one pass, up to float rounding). ``None``, or an
+            input of at most ``max_frames`` patches, is one pass.
 
         Returns
         -------
         frames : Tensor of shape (batch, ceil(n_frames / patch_frames), z_dim)
         """
+        n_patches = -(-x.shape[-1] // self.time_stride)
+        if max_frames is not None and n_patches > max_frames:
+            stride = self.time_stride
+            pieces = [
+                self._encode_patches(x[..., start * stride : end * stride])
+                for start, end in _spans(n_patches, max_frames)
+            ]
+            return torch.cat(pieces, dim=1)
+        return self._encode_patches(x)
+
+    def _encode_patches(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, n_mels, n_frames = x.shape
         n_patches = -(-n_frames // self.time_stride)
         x = F.pad(x, (0, n_patches * self.time_stride - n_frames))

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..encoders.cpc import CPCLogMelEncoder, CPCWaveformEncoder
 from ..features import LogMelSpectrogram
 from ..losses import CPCOutput
 from ._base import EmbeddingModel
@@ -26,9 +27,20 @@ class GRUContext(nn.Module):
         super().__init__()
         self.gru = nn.GRU(z_dim, c_dim, batch_first=True)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal."""
-        return self.gru(z)[0]
+    def forward(self, z: torch.Tensor, max_frames: int | None = None) -> torch.Tensor:
+        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal.
+
+        With ``max_frames``, a longer sequence is run in chunks of ``max_frames``
+        frames, the hidden state carried from one to the next: the same contexts as
+        one pass (up to float rounding), with bounded intermediate memory.
+        """
+        if max_frames is None or z.shape[1] <= max_frames:
+            return self.gru(z)[0]
+        pieces, state = [], None
+        for start in range(0, z.shape[1], max_frames):
+            piece, state = self.gru(z[:, start : start + max_frames], state)
+            pieces.append(piece)
+        return torch.cat(pieces, dim=1)
 
 
 class CausalTransformer(nn.Module):
@@ -70,8 +82,29 @@ class CausalTransformer(nn.Module):
         table[:, 1::2] = torch.cos(position * rate[: self.c_dim // 2])
         return table
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal."""
+    def forward(self, z: torch.Tensor, max_frames: int | None = None) -> torch.Tensor:
+        """(batch, n_frames, z_dim) -> (batch, n_frames, c_dim), causal.
+
+        With ``max_frames``, a longer sequence is read in overlapping chunks of
+        ``max_frames`` frames, half a chunk apart (positions restart at 0 in each
+        chunk, as in the training crops): a chunk's first half is context only, its
+        second half is kept, so every kept ``c_t`` attends to between
+        ``max_frames // 2`` and ``max_frames`` frames ``z_t-k..z_t`` and attention
+        memory is bounded (``max_frames ** 2`` per head) instead of quadratic in the
+        length. The first chunk is kept whole: those contexts are those of one pass.
+        """
+        n_frames = z.shape[1]
+        if max_frames is None or n_frames <= max_frames:
+            return self._attend(z)
+        overlap = max_frames // 2
+        pieces = [self._attend(z[:, :max_frames])]
+        for kept_from in range(max_frames, n_frames, max_frames - overlap):
+            start = kept_from - overlap
+            pieces.append(self._attend(z[:, start : start + max_frames])[:, overlap:])
+        return torch.cat(pieces, dim=1)
+
+    def _attend(self, z: torch.Tensor) -> torch.Tensor:
+        """One pass of causal attention over the whole of ``z``."""
         n_frames = z.shape[1]
         h = self.input(z) + self._positions(n_frames, z.device)
         mask = nn.Transformer.generate_square_subsequent_mask(n_frames, device=z.device)
@@ -164,8 +197,21 @@ class CPCModel(EmbeddingModel):
         z = self.encoder.forward_frames(self.spectrogram(waveforms))
         return z, self.context(z)
 
+    #: longest sequence, in frames, that :meth:`embed_frames` runs the CPC encoders and
+    #: the context network over in one pass; longer clips are embedded in chunks
+    max_chunk_frames = 2048
+
     def embed_frames(self, waveforms: torch.Tensor, features: str = "context") -> torch.Tensor:
         """Frame embeddings: the context ``c_t`` (default) or the encoder's ``z_t``.
+
+        A clip of at most :attr:`max_chunk_frames` frames is embedded in one pass. A
+        longer one is embedded in chunks, so that memory does not grow faster than
+        the clip: the CPC encoders compute ``max_chunk_frames`` frames at a time, each
+        with its whole receptive field; the GRU context carries its hidden state from
+        chunk to chunk (both: the frames of one pass, up to float rounding); the
+        transformer context attends within overlapping chunks (see
+        :class:`CausalTransformer`), a bounded context rather than a quadratic one.
+        Other encoders run over the whole clip.
 
         Parameters
         ----------
@@ -176,9 +222,17 @@ class CPCModel(EmbeddingModel):
         -------
         frames : Tensor of shape (batch, n_frames, c_dim or z_dim)
         """
+        chunk = self.max_chunk_frames
+        x = self.spectrogram(waveforms)
+        if isinstance(self.encoder, CPCWaveformEncoder | CPCLogMelEncoder):
+            z = self.encoder.forward_frames(x, max_frames=chunk)
+        else:
+            z = self.encoder.forward_frames(x)
         if features == "encoder":
-            return self.encoder.forward_frames(self.spectrogram(waveforms))
-        return self.sequences(waveforms)[1]
+            return z
+        if isinstance(self.context, GRUContext | CausalTransformer):
+            return self.context(z, max_frames=chunk)
+        return self.context(z)
 
     def forward(self, window: torch.Tensor, n_valid: torch.Tensor) -> CPCOutput:
         """Encoder outputs, predictions of every future step, and which frames are audio.
