@@ -6,12 +6,14 @@ run draws from (torch's, the numpy generator of the data, the model's own
 generators), so that a resumed run continues exactly as the interrupted one would
 have. It is written to a temporary file and renamed, so a run killed while writing
 leaves the previous epoch's checkpoint intact. A *manifest* (the estimator, its
-hyper-parameters and a summary of the training data) is stored with it; resuming
-with another configuration raises instead of silently mixing runs.
+hyper-parameters and a fingerprint of the training data, see :func:`clip_digests`) is
+stored with it; resuming with another configuration or other data raises instead of
+silently mixing runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,11 +26,19 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ._atomic import atomic_write
 from ._torch_utils import device_generators
+from .clips import AudioClips, FileClips
 
-__all__ = ["EpochCheckpoint", "load_checkpoint", "restore_checkpoint"]
+__all__ = [
+    "EpochCheckpoint",
+    "clip_digests",
+    "load_checkpoint",
+    "net_state",
+    "restore_checkpoint",
+]
 
 #: version of the file layout; a file of another version is refused
-FORMAT = 1
+#: (2: the manifest identifies the data by content, the per-clip digests are stored)
+FORMAT = 2
 
 
 def _unwrapped(module: nn.Module) -> nn.Module:
@@ -64,6 +74,77 @@ def _random_states(net, rng: np.random.Generator) -> dict:
     return states
 
 
+def clip_digests(clips: AudioClips) -> np.ndarray:
+    """A 64-bit fingerprint of every clip, to recognise the training data of a checkpoint.
+
+    A clip in memory is identified by its length and all its samples (hashing them
+    costs less than one epoch of reading them); a file by its absolute path, size and
+    modification time, without reading any sample.
+
+    Parameters
+    ----------
+    clips : AudioClips
+
+    Returns
+    -------
+    digests : ndarray of shape (n_clips,), dtype int64
+
+    Raises
+    ------
+    ValueError
+        If a file can no longer be found (naming the clip and its path).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.clips import ArrayClips
+    >>> from skaudio.checkpoint import clip_digests
+    >>> a = clip_digests(ArrayClips([np.zeros(4, np.float32), np.ones(4, np.float32)]))
+    >>> b = clip_digests(ArrayClips([np.zeros(4, np.float32), np.zeros(4, np.float32)]))
+    >>> a.shape, bool(a[0] == b[0]), bool(a[1] == b[1])
+    ((2,), True, False)
+    """
+    digests = np.empty(len(clips), dtype=np.int64)
+    for index in range(len(clips)):
+        digest = hashlib.blake2b(digest_size=8)
+        if isinstance(clips, FileClips):
+            path = os.path.abspath(clips.paths[index])
+            try:
+                stat = os.stat(path)
+            except OSError as error:
+                raise ValueError(
+                    f"clip {index} ({clips.paths[index]!r}): cannot read the file "
+                    f"({error.strerror or error})"
+                ) from error
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        else:
+            samples = np.ascontiguousarray(clips[index], dtype=np.float32)
+            digest.update(len(samples).to_bytes(8, "little"))
+            digest.update(memoryview(samples).cast("B"))
+        digests[index] = int.from_bytes(digest.digest(), "little", signed=True)
+    return digests
+
+
+def data_fingerprint(digests: np.ndarray) -> str:
+    """One hex digest of the per-clip ``digests`` (the ``data`` entry of a manifest)."""
+    return hashlib.blake2b(np.ascontiguousarray(digests).tobytes(), digest_size=16).hexdigest()
+
+
+def net_state(net, rng: np.random.Generator) -> dict:
+    """What a checkpoint saves of a net: its epochs, weights, optimiser, history, random states.
+
+    The tensors are the net's own (not copies): ``copy.deepcopy`` the result to keep
+    a snapshot that :func:`restore_checkpoint` can put back.
+    """
+    return {
+        "epochs": len(net.history),
+        "module": _unwrapped(net.module_).state_dict(),
+        "optimizer": net.optimizer_.state_dict(),
+        "history": _plain(net.history.to_list()),
+        "random": _random_states(net, rng),
+    }
+
+
 class EpochCheckpoint(Callback):
     """skorch callback saving a checkpoint of the net at the end of every epoch.
 
@@ -78,6 +159,9 @@ class EpochCheckpoint(Callback):
         The run's numpy generator (crop offsets, k-means seeds), saved with the rest.
     is_writer : bool, default=True
         Whether this process writes (in multi-process training, only the first).
+    digests : ndarray of shape (n_clips,) or None, default=None
+        The :func:`clip_digests` of the training clips, saved so that a refused resume
+        can name the clips that differ.
 
     Examples
     --------
@@ -96,43 +180,65 @@ class EpochCheckpoint(Callback):
     """
 
     def __init__(
-        self, path: str | Path, manifest: dict, rng: np.random.Generator, is_writer: bool = True
+        self,
+        path: str | Path,
+        manifest: dict,
+        rng: np.random.Generator,
+        is_writer: bool = True,
+        digests: np.ndarray | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
         self.rng = rng
         self.is_writer = is_writer
+        self.digests = digests
 
     def on_epoch_end(self, net, **kwargs) -> None:
         if not self.is_writer:
             return
-        state = {
-            "format": FORMAT,
-            "manifest": self.manifest,
-            "epochs": len(net.history),
-            "module": _unwrapped(net.module_).state_dict(),
-            "optimizer": net.optimizer_.state_dict(),
-            "history": _plain(net.history.to_list()),
-            "random": _random_states(net, self.rng),
-        }
+        state = {"format": FORMAT, "manifest": self.manifest, **net_state(net, self.rng)}
+        if self.digests is not None:
+            state["digests"] = torch.from_numpy(np.asarray(self.digests, dtype=np.int64))
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda file: torch.save(state, file))
 
 
-def _describe(manifest: dict, other: dict) -> str:
+def _describe(manifest: dict, other: dict, keys: set) -> str:
     """The differences between two manifests, e.g. ``embedding_dim: checkpoint 16, now 8``."""
-    keys = sorted(set(manifest) | set(other), key=str)
     if manifest.get("estimator") != other.get("estimator"):
-        keys = ["estimator"]  # other parameters differ too: that says enough
-    return "; ".join(
-        f"{key}: checkpoint {manifest.get(key)}, now {other.get(key)}"
-        for key in keys
-        if manifest.get(key) != other.get(key)
-    )
+        keys = {"estimator"}  # other parameters differ too: that says enough
+    if keys & {"n_clips", "n_samples"}:
+        keys = keys - {"data"}  # other clips, obviously
+
+    def difference(key) -> str:
+        if key == "data":
+            return "data: other clips"
+        return f"{key}: checkpoint {manifest.get(key)}, now {other.get(key)}"
+
+    return "; ".join(difference(key) for key in sorted(keys, key=str))
 
 
-def load_checkpoint(path: str | Path, manifest: dict) -> dict:
+def _differing_clips(saved, digests, clips) -> str:
+    """Which clips differ from those a checkpoint was trained on, in words."""
+    if saved is None or digests is None or len(saved) != len(digests):
+        return "the clips' contents differ"
+    differ = np.flatnonzero(np.asarray(saved) != np.asarray(digests))
+    first = int(differ[0]) if len(differ) else 0
+    name = f"clip {first}"
+    if isinstance(clips, FileClips):
+        name += f" ({clips.paths[first]!r}: another path, size or modification time)"
+    return f"{len(differ)} of {len(digests)} clips differ, the first being {name}"
+
+
+def load_checkpoint(
+    path: str | Path,
+    manifest: dict,
+    *,
+    digests: np.ndarray | None = None,
+    clips: AudioClips | None = None,
+    restart_on: tuple[str, ...] = (),
+) -> dict | None:
     """Read a checkpoint written by :class:`EpochCheckpoint` and check it fits the run.
 
     Parameters
@@ -140,18 +246,29 @@ def load_checkpoint(path: str | Path, manifest: dict) -> dict:
     path : str or Path
     manifest : dict
         The manifest of the run about to resume; it must equal the stored one.
+    digests : ndarray of shape (n_clips,) or None, default=None
+        The :func:`clip_digests` of the run's clips: with them, a checkpoint of other
+        data names the first clip that differs.
+    clips : AudioClips or None, default=None
+        The run's clips, to name that clip's file.
+    restart_on : tuple of str, default=()
+        Manifest entries that make a checkpoint *stale* rather than foreign (e.g. the
+        tokenizer a later training stage was trained on): when only these differ,
+        ``None`` is returned and the stage starts over.
 
     Returns
     -------
-    state : dict
+    state : dict or None
         ``epochs``, ``module`` and ``optimizer`` state dicts, ``history`` (a list)
-        and ``random`` states.
+        and ``random`` states; ``None`` for a stale checkpoint.
 
     Raises
     ------
     ValueError
         If the file is unreadable or truncated, of another format, or was written by
-        a run with another manifest (the differences are listed).
+        a run with another manifest: other parameters (the differences are listed)
+        or other training data (the clips that differ are counted and the first is
+        named).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -167,10 +284,25 @@ def load_checkpoint(path: str | Path, manifest: dict) -> dict:
             f"checkpoint {os.fspath(path)!r} is not a skaudio checkpoint of format {FORMAT}; "
             "delete it to start the run over"
         )
-    if state["manifest"] != manifest:
+    saved = state["manifest"]
+    differ = {key for key in set(saved) | set(manifest) if saved.get(key) != manifest.get(key)}
+    if differ and differ <= set(restart_on):
+        return None
+    differ -= set(restart_on)
+    if differ == {"data"}:
+        saved_digests = state.get("digests")
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} was trained on other data (the same number of "
+            "clips and samples, but "
+            f"{_differing_clips(saved_digests, digests, clips)}): a checkpoint_dir resumes "
+            "one fit on one data set; give a fit on other data its own checkpoint_dir (or "
+            "none: e.g. in cross-validation every fold fits other clips), or delete the "
+            "checkpoint to start over"
+        )
+    if differ:
         raise ValueError(
             f"checkpoint {os.fspath(path)!r} belongs to another run ("
-            f"{_describe(state['manifest'], manifest)}); use another checkpoint_dir, "
+            f"{_describe(saved, manifest, differ)}); use another checkpoint_dir, "
             "restore those settings, or delete the checkpoint to start over"
         )
     return state

@@ -61,6 +61,34 @@ class SelfSupervisedNet(NeuralNet):
     (2, True)
     """
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's training loop, noting a ``KeyboardInterrupt`` for :meth:`partial_fit`."""
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            self._interrupt = interrupt
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train ``max_epochs`` (or ``epochs``) more epochs; an interrupt stops training.
+
+        Unlike skorch's ``NeuralNet``, which swallows a ``KeyboardInterrupt`` (Ctrl-C) and
+        returns the half-trained net as if training had finished, the interrupt is
+        raised again, after the callbacks' ``on_train_end``: the caller never mistakes
+        a partial run for a complete one. Epochs completed before it keep what
+        ``on_epoch_end`` callbacks did with them (e.g. an
+        :class:`skaudio.checkpoint.EpochCheckpoint`).
+        """
+        self._interrupt = None
+        try:
+            super().partial_fit(X, y, classes=classes, **fit_params)
+            interrupt = self._interrupt
+        finally:
+            del self._interrupt
+        if interrupt is not None:
+            raise interrupt
+        return self
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Loss of a batch; in training, also records the criterion's batch metrics.
 
