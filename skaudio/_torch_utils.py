@@ -3,28 +3,60 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import torch
 
-__all__ = ["DeviceGenerator", "device_generators", "resolve_device", "seeded"]
+__all__ = [
+    "DEVICES",
+    "DeviceGenerator",
+    "device_generators",
+    "is_device_name",
+    "resolve_device",
+    "seeded",
+]
+
+#: the values of the ``device`` parameter, in words
+DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N' (N the index of a visible GPU)"
+
+_DEVICE_NAME = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def is_device_name(device: object) -> bool:
+    """Whether ``device`` is one of :data:`DEVICES` (spelling only, not availability)."""
+    return isinstance(device, str) and _DEVICE_NAME.fullmatch(device) is not None
 
 
 def resolve_device(device: str) -> str:
     """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
 
-    Any other value is returned unchanged after checking that torch accepts it.
+    ``"cpu"``, ``"cuda"`` and ``"cuda:N"`` are returned unchanged after checking that
+    the GPU exists.
+
+    Raises
+    ------
+    ValueError
+        For any other value (``"mps"``, ``"meta"``, ...: the models are trained and
+        tested on CPU and CUDA only), for ``"cuda"`` without CUDA, and for a GPU index
+        that is not visible.
     """
+    if not is_device_name(device):
+        raise ValueError(f"device={device!r} is not supported; use {DEVICES}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from exc
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'"
-        )
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available; "
+                "use device='auto' or 'cpu'"
+            )
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} names GPU {index}, but {torch.cuda.device_count()} "
+                "GPU(s) are visible (indices from 0); use another index, 'cuda' or 'auto'"
+            )
     return device
 
 

@@ -7,15 +7,29 @@ inputs and rejects bad ones with the same messages.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import librosa
 import numpy as np
 import soundfile as sf
 
+from .exceptions import AudioInputWarning
+
 __all__ = ["check_audio", "load_audio_file"]
 
 PathLike = str | os.PathLike
+
+#: a 2-D array with at most this many samples per row, and more rows than that, is
+#: probably one recording laid out as (n_samples, n_channels): real layouts have 1 to 8
+#: channels (mono to 7.1), and 8 samples (1 ms at 8 kHz) is shorter than any analysis
+#: window, so such rows cannot be meaningful clips either way
+_FEW_SAMPLES = 8
+
+#: float audio peaking above this is probably integer PCM stored as floats: overs of
+#: float processing (gain, resampling ringing) stay well below +6 dBFS, while
+#: int16-scaled audio peaks in the hundreds to 32767 unless it is near silence
+_FLOAT_PEAK = 2.0
 
 
 #: what soundfile raises for a file it cannot open or read
@@ -124,8 +138,13 @@ def _as_float_waveform(array: np.ndarray, where: str) -> np.ndarray:
     )
 
 
-def _check_clip(clip: object, index: int, sample_rate: int) -> np.ndarray:
-    """Validate one clip given as a path or an array-like."""
+def _check_clip(
+    clip: object, index: int, sample_rate: int, peaks: dict[int, float] | None = None
+) -> np.ndarray:
+    """Validate one clip given as a path or an array-like.
+
+    The peak of a float array clip far above 1 is recorded in ``peaks`` (by index).
+    """
     if _is_path(clip):
         where = f"clip {index} ({os.fspath(clip)!r})"
         try:
@@ -149,7 +168,40 @@ def _check_clip(clip: object, index: int, sample_rate: int) -> np.ndarray:
     if waveform.size == 0:
         raise ValueError(f"{where} is empty (0 samples)")
     _check_finite(waveform, where)
+    if peaks is not None and not _is_path(clip) and array.dtype.kind == "f":
+        peak = float(np.abs(waveform).max())
+        if peak > _FLOAT_PEAK:
+            peaks[index] = peak
     return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _warn_short_rows(shape: tuple[int, int]) -> None:
+    """Warn when a 2-D array looks like one recording as (n_samples, n_channels)."""
+    n_rows, n_columns = shape
+    if n_columns <= _FEW_SAMPLES and n_rows > n_columns:
+        fix = "X.T" if n_columns == 1 else "[X.mean(axis=1)] (averaged to mono)"
+        warnings.warn(
+            f"X has shape {shape} and is read as {n_rows} clips of {n_columns} sample(s) "
+            f"each. If it is one recording of shape (n_samples, n_channels), pass {fix} "
+            "instead",
+            AudioInputWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_float_peaks(peaks: dict[int, float]) -> None:
+    """Warn about float clips far outside [-1, 1] (integer PCM values stored as floats)."""
+    if not peaks:
+        return
+    index = min(peaks)
+    others = f" (and {len(peaks) - 1} other clip(s))" if len(peaks) > 1 else ""
+    warnings.warn(
+        f"clip {index}{others} is float audio with peak {peaks[index]:.6g}, far outside "
+        "[-1, 1]: float audio is used unscaled. If these are integer PCM values stored "
+        "as floats, scale them (divide int16 values by 32768) or pass the integer array",
+        AudioInputWarning,
+        stacklevel=3,
+    )
 
 
 def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
@@ -166,7 +218,8 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
           soundfile, downmixed to mono and resampled to ``sample_rate``.
 
         Arrays are taken to be at ``sample_rate`` already: nothing in a bare array
-        says otherwise. Integer arrays are scaled from their full range to [-1, 1].
+        says otherwise. Integer arrays are scaled from their full range to [-1, 1];
+        float arrays are used unscaled.
     sample_rate : int
         Declared rate of array input and target rate for files, in Hz.
 
@@ -183,6 +236,14 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
         names the clip index (and path).
     TypeError
         Input that is not audio at all (a number, a dict, booleans, complex values).
+
+    Warns
+    -----
+    AudioInputWarning
+        A 2-D array of at most 8 samples per row and more rows than samples (probably
+        one recording of shape ``(n_samples, n_channels)``: pass ``[X.mean(axis=1)]``,
+        or ``X.T`` for one column), or float clips whose peak exceeds 2 (probably
+        integer PCM stored as floats: divide int16 values by 32768).
 
     See Also
     --------
@@ -226,6 +287,7 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
                 f"X has 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
                 "required: every clip is empty (0 samples)"
             )
+        _warn_short_rows(array.shape)
         clips = list(array)
     else:
         raise TypeError(
@@ -234,4 +296,7 @@ def check_audio(X: object, *, sample_rate: int) -> list[np.ndarray]:
         )
     if len(clips) == 0:
         raise ValueError("X is empty: no clips were given (at least 1 is required)")
-    return [_check_clip(clip, index, sample_rate) for index, clip in enumerate(clips)]
+    peaks: dict[int, float] = {}
+    waveforms = [_check_clip(clip, index, sample_rate, peaks) for index, clip in enumerate(clips)]
+    _warn_float_peaks(peaks)
+    return waveforms

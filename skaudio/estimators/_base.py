@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import tempfile
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
@@ -16,13 +19,25 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    make_constraint,
+)
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._torch_utils import device_generators, resolve_device, seeded
-from ..checkpoint import EpochCheckpoint, load_checkpoint, restore_checkpoint
+from .._torch_utils import DEVICES, device_generators, is_device_name, resolve_device, seeded
+from ..checkpoint import (
+    EpochCheckpoint,
+    clip_digests,
+    data_fingerprint,
+    load_checkpoint,
+    net_state,
+    restore_checkpoint,
+)
 from ..clips import AudioClips, ClipWindows, as_clips
 from ..distributed import (
     convert_sync_batchnorm,
@@ -33,6 +48,7 @@ from ..distributed import (
     to_plain_net,
 )
 from ..encoders import ENCODERS, make_encoder
+from ..exceptions import DegenerateTrainingWarning
 from ..features import LogMelSpectrogram
 from ..training import SelfSupervisedNet, seed_worker, training_callbacks
 
@@ -63,15 +79,20 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     With ``max_epochs=0`` those are the initial ones (mean 0, variance 1), which makes
     the untrained model the "random-init encoder" baseline.
 
-    Subclasses implement three hooks, and may override a fourth:
+    Subclasses implement three hooks, and may override the others:
 
     - ``_build_model() -> EmbeddingModel``: the method's model, built in a seeded block;
     - ``_build_criterion() -> nn.Module``: its loss, a skorch criterion;
     - ``_training_dataset(clips, targets, rng) -> Dataset``: what one epoch iterates
       over (``clips`` is a :class:`skaudio.clips.AudioClips`: files are read on
       demand);
-    - ``_check_targets(y, n_clips) -> ndarray or None``: validate and encode ``y``
-      (by default ``y`` is ignored: pretraining is self-supervised).
+    - ``_check_targets(y, n_clips, continuing=False) -> ndarray or None``: validate
+      and encode ``y`` (by default ``y`` is ignored: pretraining is self-supervised);
+      ``continuing`` is True in continued training, which keeps the first fit's
+      encoding;
+    - ``_check_pretraining(clips)``: refuse (``ValueError``) or warn about
+      (:class:`~skaudio.exceptions.DegenerateTrainingWarning`) settings and data that
+      cannot train, before training starts.
 
     :meth:`transform_frames` returns each clip's frame sequence with time stamps
     (``model.embed_frames``, or what ``_frame_sequence`` picks); methods whose clip
@@ -111,6 +132,34 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         }
     )
 
+    def _validate_params(self) -> None:
+        """scikit-learn's parameter validation, plus what its constraints let through.
+
+        ``Interval(Integral, ...)`` accepts booleans (``bool`` is an ``Integral``):
+        ``True`` is refused for every numeric parameter that does not also accept
+        booleans. ``device`` must be one of :data:`skaudio._torch_utils.DEVICES`.
+        Both raise :class:`~sklearn.utils._param_validation.InvalidParameterError`.
+        """
+        super()._validate_params()
+        name = type(self).__name__
+        for param, value in self.get_params(deep=False).items():
+            if not isinstance(value, bool | np.bool_):
+                continue
+            accepted = [
+                constraint
+                for constraint in map(make_constraint, self._parameter_constraints.get(param, []))
+                if constraint.is_satisfied_by(value)
+            ]
+            if accepted and all(isinstance(c, Interval) for c in accepted):
+                raise InvalidParameterError(
+                    f"The {param!r} parameter of {name} must be "
+                    f"{' or '.join(map(str, accepted))}, not a bool. Got {value!r} instead."
+                )
+        if not is_device_name(self.device):
+            raise InvalidParameterError(
+                f"The 'device' parameter of {name} must be {DEVICES}. Got {self.device!r} instead."
+            )
+
     # -- hooks -----------------------------------------------------------------------
     def _build_model(self) -> nn.Module:
         raise NotImplementedError
@@ -126,8 +175,28 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     ) -> Dataset:
         raise NotImplementedError
 
-    def _check_targets(self, y, n_clips: int) -> np.ndarray | None:
+    def _check_targets(self, y, n_clips: int, *, continuing: bool = False) -> np.ndarray | None:
         return None
+
+    #: True for methods whose loss draws its negatives from the other clips of a batch
+    _negatives_from_other_clips = False
+
+    def _check_pretraining(self, clips: AudioClips) -> None:
+        """Refuse or warn about pretraining that cannot learn, before it starts.
+
+        Warns with :class:`~skaudio.exceptions.DegenerateTrainingWarning` when the
+        loss needs negatives from other clips and a batch cannot hold two clips.
+        Methods add their own checks (raising ``ValueError`` for what cannot train).
+        """
+        if self._negatives_from_other_clips and min(len(clips), self.batch_size) < 2:
+            what = f"{len(clips)} clip" if len(clips) < 2 else f"batch_size={self.batch_size}"
+            warnings.warn(
+                f"{type(self).__name__} trains on {what}: a batch holds a single clip, so "
+                "the contrastive loss has no negatives (loss 0, pretext accuracy 1) and "
+                "the encoder learns nothing; fit on at least 2 clips with batch_size >= 2",
+                DegenerateTrainingWarning,
+                stacklevel=4,
+            )
 
     # -- shared building blocks ----------------------------------------------------
     def _build_frontend(self) -> LogMelSpectrogram:
@@ -185,15 +254,52 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             module=convert_sync_batchnorm(module), accelerator=accelerator, device=None, **settings
         )
 
-    def _checkpoint_manifest(self, stage: str, clips: AudioClips) -> dict:
-        """What a checkpoint of ``stage`` must match to be resumed by this fit."""
+    def _checkpoint_manifest(
+        self, stage: str, clips: AudioClips, digests: np.ndarray | None = None
+    ) -> dict:
+        """What a checkpoint of ``stage`` must match to be resumed by this fit.
+
+        The estimator, its learning parameters and the data: number of clips, of
+        samples, and a fingerprint of the clips (``digests``, see
+        :func:`skaudio.checkpoint.clip_digests`), so that other data of the same
+        shape is not mistaken for the checkpoint's.
+        """
         params = {
             name: repr(value)
             for name, value in sorted(self.get_params(deep=False).items())
             if name not in self._RUN_ONLY_PARAMS
         }
-        data = {"n_clips": len(clips), "n_samples": int(clips.lengths.sum())}
+        digests = clip_digests(clips) if digests is None else digests
+        data = {
+            "n_clips": len(clips),
+            "n_samples": int(clips.lengths.sum()),
+            "data": data_fingerprint(digests),
+        }
         return {"estimator": type(self).__name__, "stage": stage, **params, **data}
+
+    def _check_checkpoint_dir(self) -> None:
+        """Refuse a ``checkpoint_dir`` that cannot be written, before any training.
+
+        The folder is created if missing and a probe file is written and removed in it.
+        """
+        if self.checkpoint_dir is None:
+            return
+        folder = Path(self.checkpoint_dir)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(
+                f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} is a file, not a "
+                "folder; pass a folder (it is created if missing)"
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder, prefix=".write-probe-"):
+                pass
+        except OSError as error:
+            raise ValueError(
+                f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} cannot be written "
+                f"({type(error).__name__}: {error.strerror or error}); pass a folder this "
+                "process can create and write files in, or checkpoint_dir=None"
+            ) from error
 
     def _train(
         self,
@@ -204,6 +310,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         *,
         clips: AudioClips,
         stage: str = "model",
+        trained_on: dict | None = None,
     ) -> SelfSupervisedNet:
         """Train a new net on ``dataset`` for ``max_epochs``, resuming from a checkpoint.
 
@@ -212,24 +319,30 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         interrupted fit of the same configuration on the same ``clips``) is loaded
         first: training continues from its last complete epoch, with its random
         states, up to ``max_epochs`` in all.
+
+        ``trained_on`` adds manifest entries for what the stage's input came from
+        (e.g. the fingerprint of the tokenizer a later stage learns on): a checkpoint
+        that differs only in those is stale, and the stage is trained from scratch
+        (overwriting it) instead of resumed. A ``KeyboardInterrupt`` propagates, after
+        the last complete epoch was saved.
         """
         if self.max_epochs == 0 and self.checkpoint_dir is None:
             return self._new_net(module, criterion).initialize()
         callbacks = []
         if self.checkpoint_dir is not None:
-            if Path(self.checkpoint_dir).exists() and not Path(self.checkpoint_dir).is_dir():
-                raise ValueError(
-                    f"checkpoint_dir={os.fspath(self.checkpoint_dir)!r} is a file, not a "
-                    "folder; pass a folder (it is created if missing)"
-                )
             path = Path(self.checkpoint_dir) / f"{stage}.pt"
-            manifest = self._checkpoint_manifest(stage, clips)
-            writer = EpochCheckpoint(path, manifest, rng, is_writer=rank() == 0)
+            digests = clip_digests(clips)
+            manifest = {**self._checkpoint_manifest(stage, clips, digests), **(trained_on or {})}
+            writer = EpochCheckpoint(path, manifest, rng, is_writer=rank() == 0, digests=digests)
             callbacks.append(("checkpoint", writer))
         net = self._new_net(module, criterion, callbacks, distributed=self.distributed)
         net.initialize()
+        state = None
         if self.checkpoint_dir is not None and path.exists():
-            state = load_checkpoint(path, manifest)
+            state = load_checkpoint(
+                path, manifest, digests=digests, clips=clips, restart_on=tuple(trained_on or ())
+            )
+        if state is not None:
             if state["epochs"] > self.max_epochs:
                 raise ValueError(
                     f"checkpoint {os.fspath(path)!r} holds {state['epochs']} epochs, more than "
@@ -240,6 +353,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         remaining = self.max_epochs - len(net.history)
         if remaining > 0:
             net.partial_fit(dataset, None, epochs=remaining)
+        if self.checkpoint_dir is not None:
+            # the checkpoint is this fit's: continued training (partial_fit,
+            # warm_start), maybe on other data, must not write under its manifest
+            net.callbacks = [c for c in net.callbacks if c[0] != "checkpoint"]
+            net.initialize_callbacks()
         # a net holding an accelerator does not pickle: keep the trained parts only
         return to_plain_net(net) if self.distributed else net
 
@@ -266,9 +384,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """Train the fitted net ``epochs`` more epochs on ``X``, keeping optimiser state."""
         self._fitted_model()  # fitted, at the same sample rate
         clips = as_clips(X, sample_rate=self.sample_rate)
-        targets = self._check_targets(y, len(clips))
+        targets = self._check_targets(y, len(clips), continuing=True)
         if epochs == 0:
             return
+        self._check_pretraining(clips)
         # a new stream per continuation: a function of random_state and of how far
         # training has gone, so that repeated calls do not redraw the same crops
         sequence = np.random.SeedSequence([self._seed(), len(self.net_.history)])
@@ -276,7 +395,13 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         with seeded(seed, self.device_):
             rng = np.random.default_rng(seed)
             dataset = self._continue_dataset(clips, targets, rng)
-            self.net_.partial_fit(dataset, None, epochs=epochs)
+            # an interrupted (or failed) continuation leaves the net as it was
+            snapshot = copy.deepcopy(net_state(self.net_, rng))
+            try:
+                self.net_.partial_fit(dataset, None, epochs=epochs)
+            except BaseException:
+                restore_checkpoint(self.net_, snapshot, rng)
+                raise
 
     # -- scikit-learn API ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -295,22 +420,39 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         self : object
             The fitted embedder.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            If training is interrupted (Ctrl-C): the estimator is left as it was
+            before the call (unfitted after a first fit), never half-trained; with
+            ``checkpoint_dir``, fitting again resumes from the last complete epoch.
         """
         if self.warm_start and self.__sklearn_is_fitted__():
             self._continue(X, y, epochs=self.max_epochs)
             return self
-        clips = as_clips(X, sample_rate=self.sample_rate)
-        targets = self._check_targets(y, len(clips))
-        seed = self._seed()
-        self.device_ = resolve_device(self.device)
-        process = 0
-        if self.distributed:
-            self.device_, process = join_processes(self.device_)
-        # each process of a distributed run crops its clips with its own stream
-        data_seed = [seed, process] if process else seed
-        with seeded(seed, self.device_):
-            self.net_ = self._pretrain(clips, targets, np.random.default_rng(data_seed))
-        self.segment_length_ = self._segment_length
+        before = dict(self.__dict__)
+        try:
+            clips = as_clips(X, sample_rate=self.sample_rate)
+            targets = self._check_targets(y, len(clips))
+            if self.max_epochs > 0:
+                self._check_pretraining(clips)
+            # a device that cannot be used fails before training
+            self.device_ = resolve_device(self.device)
+            self._check_checkpoint_dir()
+            seed = self._seed()
+            process = 0
+            if self.distributed:
+                self.device_, process = join_processes(self.device_)
+            # each process of a distributed run crops its clips with its own stream
+            data_seed = [seed, process] if process else seed
+            with seeded(seed, self.device_):
+                self.net_ = self._pretrain(clips, targets, np.random.default_rng(data_seed))
+            self.segment_length_ = self._segment_length
+        except BaseException:  # refused, interrupted or failed: no half-fitted attributes
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -318,7 +460,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """Pretrain one more epoch, on ``X`` (the first call also builds the model).
 
         Continues the same network and optimiser state, so pretraining can go on as
-        new unlabelled audio arrives; the first call is ``fit`` with one epoch.
+        new unlabelled audio arrives; the first call is ``fit`` with one epoch. An
+        interrupted call (``KeyboardInterrupt``) leaves the estimator as it was.
 
         Parameters
         ----------
@@ -401,7 +544,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         ``sequence(waveforms) -> (batch, n_frames, ...)`` defaults to
         ``_frame_sequence``; float outputs are returned as float32. Clips are read
-        one batch at a time (each whole: frames see their true neighbours).
+        one batch at a time (each whole: frames see their true neighbours). A batch
+        holds at most ``batch_size`` clips and at most the samples of a training
+        batch (``batch_size * segment_length_``), or a single clip, whatever its
+        length: long clips are embedded one at a time.
         """
         sequence = sequence or (lambda batch: self._frame_sequence(model, batch))
         device = self.net_.device
@@ -409,11 +555,13 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         embeddings: list[np.ndarray] = [np.empty(0)] * len(clips)
         timestamps: list[np.ndarray] = [np.empty(0)] * len(clips)
         order = np.argsort(lengths, kind="stable")
+        max_samples = self.batch_size * self.segment_length_
         with _evaluation_mode(model), torch.inference_mode():
             for length in np.unique(lengths):
                 same = order[lengths[order] == length]
-                for start in range(0, len(same), self.batch_size):
-                    batch = same[start : start + self.batch_size]
+                n_rows = int(max(1, min(self.batch_size, max_samples // length)))
+                for start in range(0, len(same), n_rows):
+                    batch = same[start : start + n_rows]
                     padded = np.zeros((len(batch), length), dtype=np.float32)
                     for row, index in enumerate(batch):
                         padded[row, : clips.lengths[index]] = clips[index]

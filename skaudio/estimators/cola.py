@@ -79,8 +79,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         AdamW learning rate.
     weight_decay : float, default=0.0
         AdamW weight decay.
-    device : str, default="auto"
-        ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``; or any torch device.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``; ``"cuda:N"`` names
+        a visible GPU.
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -209,6 +210,8 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
+
+    _negatives_from_other_clips = True
 
     def _build_model(self) -> COLAModel:
         frame_similarity = None

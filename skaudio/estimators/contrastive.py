@@ -17,6 +17,47 @@ from ._base import BaseAudioEmbedder
 __all__ = ["ContrastiveAudioEmbedder"]
 
 
+def _is_unlabelled(label: object) -> bool:
+    """Whether one label of an object array is ``None``, NaN or the number ``-1``."""
+    if label is None:
+        return True
+    if isinstance(label, Real) and not isinstance(label, bool | np.bool_):
+        return bool(label != label or label == -1)  # NaN is not equal to itself
+    return False
+
+
+def _labelled(y: np.ndarray) -> np.ndarray:
+    """Which labels of ``y`` are labels: not ``-1``, ``None`` nor NaN (unlabelled).
+
+    The string ``"-1"`` is refused (a ValueError), being neither a class one would
+    name so nor the unlabelled marker: it is what ``-1`` becomes in a string array.
+    """
+    if y.dtype.kind in "US" or y.dtype.kind == "O":
+        values = y.tolist()
+        unlabelled = np.array([_is_unlabelled(v) for v in values], dtype=bool)
+        strings = [
+            i for i, v in enumerate(values) if isinstance(v, str | bytes) and v in ("-1", b"-1")
+        ]
+        if strings:
+            raise ValueError(
+                f"y holds the string '-1' (first at clip {strings[0]}), which is neither "
+                "a class nor the unlabelled marker; mark unlabelled clips with the integer "
+                "-1, None or NaN (in a list or an object array, e.g. ['dog', None, 'cat']), "
+                "or give that class another name"
+            )
+        return ~unlabelled
+    if y.dtype.kind == "f":
+        return ~(np.isnan(y) | (y == -1))
+    if y.dtype.kind in "iu":
+        return y != -1
+    if y.dtype.kind == "b":
+        return np.ones(len(y), dtype=bool)
+    raise TypeError(
+        f"y has dtype {y.dtype}; labels must be integers, floats, strings or other "
+        "hashable values in a list or an object array"
+    )
+
+
 class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     """Audio embeddings by contrasting augmented views (SimCLR; CLAR; Verma & Smith).
 
@@ -30,8 +71,11 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     With ``supervised_weight > 0``, ``fit(X, y)`` is semi-supervised as in CLAR: a
     linear classifier on the projection adds ``supervised_weight`` times the
     cross-entropy of the labelled clips (``y == -1`` marks unlabelled clips, the
-    scikit-learn convention). With ``supervised_weight=0`` (the default) ``y`` is
-    ignored, so the embedder stays self-supervised inside a labelled ``Pipeline``.
+    scikit-learn convention; ``None`` and NaN are unlabelled too, while the string
+    ``"-1"`` is refused as ambiguous). The first fit sets the label encoding
+    (``classes_``): :meth:`partial_fit` and ``warm_start`` keep it and refuse classes it
+    does not hold. With ``supervised_weight=0`` (the default) ``y`` is ignored, so the
+    embedder stays self-supervised inside a labelled ``Pipeline``.
 
     Parameters
     ----------
@@ -67,7 +111,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         Pretraining epochs; ``0`` keeps the randomly initialised encoder.
     lr : float, default=1e-3
     weight_decay : float, default=0.0
-    device : str, default="auto"
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``.
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -101,7 +146,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         Per-epoch ``train_loss`` and ``train_pretext_acc`` (how often a view's nearest
         other view is its pair).
     classes_ : ndarray of shape (n_classes,)
-        Labels seen in semi-supervised training (empty when ``y`` was not used).
+        Labels seen in semi-supervised training (empty when ``y`` was not used), set
+        by the first fit and kept by continued training.
     device_ : str
     segment_length_ : int
 
@@ -182,27 +228,79 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_targets(self, y, n_clips: int) -> np.ndarray | None:
-        self.classes_ = np.array([])
+    _negatives_from_other_clips = True
+
+    def _check_targets(self, y, n_clips: int, *, continuing: bool = False) -> np.ndarray | None:
+        """Integer codes of ``y`` (``-1`` unlabelled); the first fit sets ``classes_``.
+
+        Continued training (``partial_fit``, ``warm_start``) encodes ``y`` with the
+        classes of the first fit and refuses classes it did not see; nothing is
+        changed when ``y`` is refused.
+        """
         if y is None or self.supervised_weight == 0:
+            if not continuing:
+                self.classes_ = np.array([])
             return None
-        y = np.asarray(y)
+        labels = np.asarray(y)
+        if labels.dtype.kind in "US" and not isinstance(y, np.ndarray):
+            # a list mixing strings with -1, None or NaN: keep each label as given
+            labels = np.asarray(y, dtype=object)
+        y = labels
         if y.ndim != 1 or y.shape[0] != n_clips:
             raise ValueError(
                 f"y has shape {y.shape}; expected ({n_clips},): one label per clip, "
                 "-1 for unlabelled clips"
             )
-        labelled = y != -1
+        labelled = _labelled(y)
+        if continuing:
+            return self._encode_targets(y, labelled, self.classes_)
         if not labelled.any():
+            self.classes_ = np.array([])
             return None  # all unlabelled: pure self-supervision
-        self.classes_, encoded = np.unique(y[labelled], return_inverse=True)
-        if len(self.classes_) < 2:
+        try:
+            classes = np.unique(y[labelled])
+        except TypeError as exc:
+            kinds = sorted({type(label).__name__ for label in y[labelled]})
+            raise TypeError(
+                f"the labels of y mix types that cannot be ordered ({', '.join(kinds)}); "
+                "use labels of one type (all numbers or all strings)"
+            ) from exc
+        if len(classes) < 2:
             raise ValueError(
-                f"the labelled clips of y hold 1 class ({self.classes_[0]!r}); "
+                f"the labelled clips of y hold 1 class ({classes[0]!r}); "
                 "semi-supervised training needs at least 2 classes"
             )
-        targets = np.full(n_clips, -1, dtype=np.int64)
-        targets[labelled] = encoded
+        targets = self._encode_targets(y, labelled, classes)
+        self.classes_ = classes
+        return targets
+
+    def _encode_targets(self, y: np.ndarray, labelled: np.ndarray, classes: np.ndarray):
+        """Codes of the labelled clips in ``classes`` (``-1`` for the others)."""
+        if labelled.any() and len(classes) == 0:
+            raise ValueError(
+                "y holds labels, but the embedder was first fitted without labels (classes_ "
+                "is empty), so its model has no classifier to train; fit again with the "
+                "labels to start semi-supervised training"
+            )
+        codes = {label: code for code, label in enumerate(classes.tolist())}
+        targets = np.full(len(y), -1, dtype=np.int64)
+        unseen = []
+        for index in np.flatnonzero(labelled):
+            code = codes.get(y[index].item() if isinstance(y[index], np.generic) else y[index])
+            if code is None:
+                unseen.append(index)
+            else:
+                targets[index] = code
+        if unseen:
+            labels = sorted(
+                {repr(y[i].item() if isinstance(y[i], np.generic) else y[i]) for i in unseen}
+            )
+            raise ValueError(
+                f"y holds label(s) {', '.join(labels[:5])} (first at clip {unseen[0]}) that "
+                f"are not among the classes of the first fit, classes_={classes.tolist()}: "
+                "continued training keeps the first fit's label encoding; mark those clips "
+                "-1 (unlabelled), or fit again on all the classes"
+            )
         return targets
 
     def _build_model(self) -> ContrastiveModel:

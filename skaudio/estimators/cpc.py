@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,8 +10,10 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..encoders import CPCWaveformEncoder, make_encoder
+from ..exceptions import DegenerateTrainingWarning
 from ..losses import CPCCriterion
 from ..models import CPCModel
+from ..models._base import EmbeddingModel
 from ..models.cpc import make_context_network
 from ..training import WindowDataset
 from ._base import BaseAudioEmbedder
@@ -33,7 +36,10 @@ class CPCEmbedder(BaseAudioEmbedder):
 
     ``transform`` runs the encoder and context over each whole clip (any length) and
     pools the sequence over time; :meth:`transform_frames` returns the sequence itself
-    with time stamps.
+    with time stamps. A clip longer than ``CPCModel.max_chunk_frames`` frames (2048:
+    20 s of raw audio at 16 kHz) is embedded in chunks, so memory stays bounded: the
+    GRU context carries its state across chunks (the same contexts as one pass), the
+    transformer context attends within overlapping chunks of that many frames.
 
     Parameters
     ----------
@@ -66,7 +72,10 @@ class CPCEmbedder(BaseAudioEmbedder):
     dropout : float, default=0.1
         Dropout of the transformer.
     n_predict : int or None, default=None
-        Future steps predicted; ``None`` is 12 for raw audio and 4 for log-mel.
+        Future steps predicted; ``None`` is 12 for raw audio and 4 for log-mel. A
+        training window must give at least ``n_predict + 1`` frames (a
+        ``ValueError`` otherwise); training clips too short for that warn with
+        :class:`~skaudio.exceptions.DegenerateTrainingWarning`.
     negatives : {"batch", "batch+time"}, default="batch"
         ``"batch"``: the other clips of the batch at the same future step;
         ``"batch+time"``: also the other steps of every clip, the same one included.
@@ -85,7 +94,7 @@ class CPCEmbedder(BaseAudioEmbedder):
     lr : float, default=2e-4
         AdamW learning rate (the CPC paper's 2e-4).
     weight_decay : float, default=0.0
-    device : str, default="auto"
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -238,17 +247,65 @@ class CPCEmbedder(BaseAudioEmbedder):
             return DEFAULT_N_PREDICT[self.input_representation]
         return self.n_predict
 
+    @property
+    def _negatives_from_other_clips(self) -> bool:
+        return self.negatives == "batch"
+
+    def _check_pretraining(self, clips) -> None:
+        """Refuse a window too short for ``n_predict`` steps, warn about clips too short.
+
+        The window's frame count comes from the encoder itself (built on the side,
+        without touching the random state, and run on one window of zeros).
+        """
+        n_predict = self._resolved_n_predict()
+        with torch.random.fork_rng(devices=[]):
+            model = EmbeddingModel(self._build_frontend(), self._build_cpc_encoder()).eval()
+        with torch.no_grad():
+            n_frames = model.embed_frames(torch.zeros(1, self._segment_length)).shape[1]
+        hop, rate = model.frame_hop, self.sample_rate
+        needed = f"window_seconds >= {(n_predict + 1) * hop / rate:.4g} at {rate} Hz"
+        if n_frames < n_predict + 1:
+            raise ValueError(
+                f"window_seconds={self.window_seconds} gives {n_frames} frame(s) of {hop} "
+                f"samples; n_predict={n_predict} needs at least {n_predict + 1} (the "
+                f"furthest step predicts {n_predict} frames ahead): use {needed}, or a "
+                "smaller n_predict"
+            )
+        one_clip_batch = len(clips) % self.batch_size == 1 or min(len(clips), self.batch_size) < 2
+        if self.negatives == "batch" and self.n_negatives is not None and one_clip_batch:
+            raise ValueError(
+                f"n_negatives={self.n_negatives} with negatives='batch' samples negatives "
+                f"from the other clips of a batch, but {len(clips)} clip(s) in batches of "
+                f"batch_size={self.batch_size} leave a batch of a single clip; change "
+                "batch_size, use negatives='batch+time', or n_negatives=None"
+            )
+        super()._check_pretraining(clips)
+        longest = int(min(clips.lengths.max(), self._segment_length))
+        n_audio = -(-longest // hop)  # frames that hold audio in the longest clip's crop
+        if n_audio < n_predict + 1:
+            learnt = "nothing" if n_audio < 2 else f"only steps 1 to {n_audio - 1}"
+            warnings.warn(
+                f"the longest training clip has {longest} sample(s), {n_audio} frame(s) of "
+                f"{hop} samples: CPC learns {learnt} of the n_predict={n_predict} steps "
+                f"(the rest of the window is padding); use clips of at least "
+                f"{(n_predict + 1) * hop} samples",
+                DegenerateTrainingWarning,
+                stacklevel=4,
+            )
+
+    def _build_cpc_encoder(self):
+        if self.input_representation == "waveform" and self.encoder == "cpc":
+            return CPCWaveformEncoder(embedding_dim=2 * self.z_dim, hidden=self.encoder_width)
+        return make_encoder(
+            self.encoder,
+            n_mels=self.n_mels,
+            embedding_dim=2 * self.z_dim,
+            input_representation=self.input_representation,
+        )
+
     def _build_model(self) -> CPCModel:
         self.n_predict_ = self._resolved_n_predict()
-        if self.input_representation == "waveform" and self.encoder == "cpc":
-            encoder = CPCWaveformEncoder(embedding_dim=2 * self.z_dim, hidden=self.encoder_width)
-        else:
-            encoder = make_encoder(
-                self.encoder,
-                n_mels=self.n_mels,
-                embedding_dim=2 * self.z_dim,
-                input_representation=self.input_representation,
-            )
+        encoder = self._build_cpc_encoder()
         context = make_context_network(
             self.context,
             encoder.frame_dim,

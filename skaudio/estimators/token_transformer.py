@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +14,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..clips import as_clips
 from ..encoders import PatchAutoencoder
+from ..exceptions import DegenerateTrainingWarning
 from ..losses import NextTokenCriterion, ReconstructionCriterion
 from ..models import TokenTransformerModel
 from ..models.token_transformer import NextTokenTransformer, PatchReconstruction
@@ -40,6 +43,17 @@ def codebook_statistics(sequences: list[np.ndarray], n_tokens: int) -> tuple[flo
     counts = np.bincount(np.concatenate(sequences), minlength=n_tokens)
     p = counts[counts > 0] / counts.sum()
     return float((counts > 0).mean()), float(np.exp(-(p * np.log(p)).sum()))
+
+
+def _tokenizer_fingerprint(model: TokenTransformerModel) -> str:
+    """Hex digest of what turns audio into tokens: the autoencoder's state and the codebook."""
+    digest = hashlib.blake2b(digest_size=16)
+    state = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
+    state["codebook"] = model.codebook
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 class TokenTransformerEmbedder(BaseAudioEmbedder):
@@ -106,7 +120,10 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         same parameters and the same data resumes from the last complete epoch, e.g.
         after the process was killed, and ends at ``max_epochs`` in all, exactly as
         an uninterrupted run; a corrupt checkpoint or one from another configuration
-        raises a ``ValueError``.
+        or other data raises a ``ValueError``. Each neural stage has its own
+        checkpoint (``autoencoder.pt``, ``transformer.pt``); the transformer's is
+        resumed only with the autoencoder and codebook it was trained on, and trained
+        over otherwise (e.g. after ``max_epochs`` was raised).
     warm_start : bool, default=False
         When True and already fitted, :meth:`fit` continues pretraining the same
         network for ``max_epochs`` more epochs on the new data instead of starting
@@ -238,6 +255,22 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
 
     _embeds_whole_clips = True
 
+    def _check_pretraining(self, clips) -> None:
+        """Warn when every clip is a single patch: there is no next token to predict."""
+        hop = self._build_frontend().hop_length
+        longest = int(clips.lengths.max())
+        if -(-(1 + longest // hop) // self.patch_frames) < 2:  # patches of the longest clip
+            needed = self.patch_frames * hop
+            warnings.warn(
+                f"every training clip gives a single patch of patch_frames={self.patch_frames} "
+                f"log-mel frames (the longest has {longest} samples): the transformer has no "
+                "next token to predict (its loss is NaN) and learns nothing; use clips of at "
+                f"least {needed} samples ({needed / self.sample_rate:.3g} s) or a smaller "
+                "patch_frames",
+                DegenerateTrainingWarning,
+                stacklevel=4,
+            )
+
     @property
     def _segment_length(self) -> int:
         # one context of tokens, in samples; read after _pretrain from the fitted model,
@@ -327,8 +360,17 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
 
         start = time.perf_counter()
         dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
+        # the transformer's checkpoint holds the whole model: it is resumed only over the
+        # very autoencoder and codebook it was trained on (a resumed or extended first
+        # stage gives others: then the transformer starts over, as an uninterrupted run)
         net = self._train(
-            model, NextTokenCriterion(), dataset, rng, clips=clips, stage="transformer"
+            model,
+            NextTokenCriterion(),
+            dataset,
+            rng,
+            clips=clips,
+            stage="transformer",
+            trained_on={"tokenizer": _tokenizer_fingerprint(model)},
         )
         self.stage_seconds_["transformer"] = time.perf_counter() - start
         return net

@@ -39,7 +39,8 @@ def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     Returns
     -------
     loss : Tensor of shape ()
-        Mean over the non-padding steps; ``log(n_tokens)`` for uniform logits.
+        Mean over the non-padding steps; ``log(n_tokens)`` for uniform logits; 0
+        (with zero gradient) when every step is padding.
 
     Examples
     --------
@@ -52,7 +53,9 @@ def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     >>> bool(next_token_loss(logits, targets) < 0.01)
     True
     """
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+    # a batch with nothing to predict (one-token clips) gives 0, not 0 / 0 = NaN
+    return torch.where((targets != -1).any(), loss, torch.zeros_like(loss))
 
 
 def next_token_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -81,7 +84,8 @@ def next_token_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     0.8
     """
     real = targets >= 0
-    return (logits.argmax(dim=-1) == targets)[real].float().mean()
+    correct = (logits.argmax(dim=-1) == targets) & real
+    return correct.sum() / real.sum().clamp_min(1)  # 0 when every step is padding
 
 
 class NextTokenOutput(NamedTuple):
