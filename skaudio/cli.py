@@ -121,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skaudio",
         description="Self-supervised audio embeddings with a scikit-learn API: pretrain an "
         "embedder on a folder of audio, embed a folder with it, describe a saved model.",
-        epilog="Run 'skaudio COMMAND --help' for a command's options and examples.",
+        epilog="Run 'skaudio COMMAND --help' for a command's options and examples. "
+        "Security: model files are pickles, and 'skaudio embed' and 'skaudio info' run the "
+        "code a model file holds: load only files you trust (checkpoints are weights only, "
+        "read with torch.load(weights_only=True)).",
     )
     parser.add_argument("--version", action="version", version=f"skaudio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -171,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         allow_abbrev=False,
     )
-    embed.add_argument("model", metavar="MODEL", help="model file written by joblib.dump")
+    embed.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file written by joblib.dump (a pickle: load only files you trust)",
+    )
     embed.add_argument("folder", metavar="FOLDER", help="folder of audio files")
     embed.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     embed.add_argument(
@@ -197,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --backend dask: address of a running scheduler (by default a local "
         "cluster is started); workers must see the same files at the same paths",
     )
+    embed.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also embed links to files outside FOLDER (left out by default, with a warning)",
+    )
     embed.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     embed.set_defaults(run=_embed)
 
@@ -210,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         allow_abbrev=False,
     )
-    info.add_argument("model", metavar="MODEL", help="model file written by joblib.dump")
+    info.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file written by joblib.dump (a pickle: load only files you trust)",
+    )
     info.set_defaults(run=_info)
     return parser
 
@@ -319,7 +335,16 @@ def _pretrain(args: argparse.Namespace, params: dict[str, str]) -> None:
     files = list_audio_files(args.folder)
     start = time.perf_counter()
     readable = _readable_files(files, estimator.sample_rate, bool(estimator.verbose))
-    estimator.fit(readable)
+    try:
+        estimator.fit(readable)
+    except KeyboardInterrupt:  # no model is saved (main exits with status 130)
+        if estimator.checkpoint_dir is not None:
+            print(
+                f"skaudio pretrain: the complete epochs are checkpointed in "
+                f"{estimator.checkpoint_dir}; run the same command again to resume",
+                file=sys.stderr,
+            )
+        raise
     seconds = time.perf_counter() - start
     if rank() != 0:  # `accelerate launch -m skaudio.cli pretrain ... --distributed True`
         return  # the first process saves and reports
@@ -343,18 +368,35 @@ def _embed(args: argparse.Namespace, params: dict[str, str]) -> None:
         raise CommandLineError("--n-jobs must not be 0 (1 for one process, -1 for all CPUs)")
     if args.scheduler and args.backend != "dask":
         raise CommandLineError("--scheduler needs --backend dask")
-    run = dict(shard_size=args.shard_size, verbose=0 if args.quiet else 1)
+    run = dict(
+        shard_size=args.shard_size,
+        follow_symlinks=args.follow_symlinks,
+        verbose=0 if args.quiet else 1,
+    )
     if args.backend == "dask":
         result = _embed_with_dask(args, run)
     else:
         result = embed_folder(args.model, args.folder, args.output, n_jobs=args.n_jobs, **run)
     rate = result.n_files_computed / result.seconds if result.seconds > 0 else float("nan")
     errors = f", see {Path(args.output) / 'errors.csv'}" if result.n_errors else ""
+    _report_errors(Path(args.output) / "errors.csv", result.n_errors)
     print(
         f"embedded {result.n_embedded} of {result.n_files} files, {result.n_errors} errors"
         f"{errors}; {result.n_shards_computed} shards computed, {result.n_shards_skipped} "
         f"already done; {result.seconds:.1f} s, {rate:.1f} files/s -> {args.output}"
     )
+
+
+def _report_errors(errors_file: Path, n_errors: int) -> None:
+    """Print the first files that could not be embedded on stderr (not fatal)."""
+    from ._shards import read_csv
+
+    if not n_errors:
+        return
+    for path, error in read_csv(errors_file, ["path", "error"])[:5]:
+        print(f"skaudio embed: could not embed {path}: {error}", file=sys.stderr)
+    if n_errors > 5:
+        print(f"skaudio embed: and {n_errors - 5} more files, see {errors_file}", file=sys.stderr)
 
 
 def _embed_with_dask(args: argparse.Namespace, run: dict):
