@@ -95,7 +95,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         Size of the embeddings returned by :meth:`transform`.
     augmentations : str or list of Augmentation, default="spectrogram"
         A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
-        ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``) or a
+        ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``,
+        ``"byol-a"``, ``"byol-a-pitch"``; see :func:`skaudio.augment.make_policy`) or a
         list of augmentation objects from :mod:`skaudio.augment`.
     projection_dim : int, default=128
         Width of the projection head's layers.
