@@ -90,6 +90,8 @@ def _expected_failed_checks(estimator):
             random_state=0,
         ),
         ContrastiveAudioEmbedder(**{**TINY, "augmentations": "waveform+spectrogram"}),
+        ContrastiveAudioEmbedder(**TINY, objective="barlow_twins"),
+        ContrastiveAudioEmbedder(**TINY, objective="vicreg"),
         TokenTransformerEmbedder(
             sample_rate=8000,
             n_mels=8,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,7 +10,8 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..augment import make_policy
-from ..losses import NTXentCriterion
+from ..exceptions import DegenerateTrainingWarning
+from ..losses import BarlowTwinsCriterion, NTXentCriterion, VICRegCriterion
 from ..models import ContrastiveModel
 from ..training import SegmentPairDataset
 from ._base import BaseAudioEmbedder
@@ -64,9 +66,12 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     Each clip gives two random segments of ``segment_seconds``; each is augmented
     independently (waveform augmentations, then the log-mel frontend, then spectrogram
     augmentations, all in torch on the training device), encoded, and projected by an
-    MLP head. The NT-Xent loss pulls the two views of a clip together and pushes the
-    other ``2 * batch_size - 2`` views apart. Embeddings are the encoder's output,
-    before the head, computed without augmentation.
+    MLP head. The NT-Xent loss (``objective="nt_xent"``, the default) pulls the two
+    views of a clip together and pushes the other ``2 * batch_size - 2`` views apart;
+    the non-contrastive objectives ``"barlow_twins"`` and ``"vicreg"`` need no
+    negatives, and keep the projections from collapsing through statistics of the
+    batch instead. Embeddings are the encoder's output, before the head, computed
+    without augmentation.
 
     With ``supervised_weight > 0``, ``fit(X, y)`` is semi-supervised as in CLAR: a
     linear classifier on the projection adds ``supervised_weight`` times the
@@ -102,10 +107,28 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         Width of the projection head's layers.
     projection_layers : int, default=2
         Linear layers in the projection head.
+    objective : {"nt_xent", "barlow_twins", "vicreg"}, default="nt_xent"
+        The pretraining loss on the two views' projections:
+
+        - ``"nt_xent"``: SimCLR's contrastive NT-Xent
+          (:class:`skaudio.losses.NTXentCriterion`);
+        - ``"barlow_twins"``: Barlow Twins (Zbontar et al., 2021), which drives the
+          views' cross-correlation matrix to the identity
+          (:class:`skaudio.losses.BarlowTwinsCriterion`), with off-diagonal weight
+          ``1 / projection_dim``, so that the redundancy of each dimension weighs
+          about as much as its invariance at every width (the paper's 5e-3 was
+          set for 8192-d projections and batches of 2048);
+        - ``"vicreg"``: VICReg (Bardes, Ponce & LeCun, 2022), with the paper's
+          weights 25 (invariance), 25 (variance) and 1 (covariance)
+          (:class:`skaudio.losses.VICRegCriterion`).
+
+        Both non-contrastive objectives are statistics of the batch (the global
+        batch in distributed training) and ignore ``temperature``.
     temperature : float, default=0.2
-        NT-Xent temperature.
+        NT-Xent temperature; ignored by the non-contrastive objectives.
     supervised_weight : float, default=0.0
-        Weight of the supervised cross-entropy on labelled clips; 0 ignores ``y``.
+        Weight of the supervised cross-entropy on labelled clips, added to any
+        ``objective``; 0 ignores ``y``.
     batch_size : int, default=256
         Clips per batch (``2 * batch_size`` views).
     max_epochs : int, default=100
@@ -144,8 +167,12 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     net_ : skorch.NeuralNet
         ``net_.module_`` is a :class:`skaudio.models.ContrastiveModel`.
     history_ : skorch.History
-        Per-epoch ``train_loss`` and ``train_pretext_acc`` (how often a view's nearest
-        other view is its pair).
+        Per-epoch ``train_loss`` and the objective's metric: ``train_pretext_acc``
+        for ``"nt_xent"`` (how often a view's nearest other view is its pair),
+        ``train_diagonal_corr`` for ``"barlow_twins"`` (mean on-diagonal
+        cross-correlation of the views, 1 when invariant) and
+        ``train_embedding_std`` for ``"vicreg"`` (mean per-dimension standard
+        deviation of the projections; near 0 means collapse).
     classes_ : ndarray of shape (n_classes,)
         Labels seen in semi-supervised training (empty when ``y`` was not used), set
         by the first fit and kept by continued training.
@@ -158,6 +185,10 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     representations." ICML 2020. H. Al-Tahan, Y. Mohsenzadeh. "CLAR: contrastive
     learning of auditory representations." AISTATS 2021. P. Verma, J. Smith. "A
     framework for contrastive and generative learning of audio representations." 2020.
+    J. Zbontar, L. Jing, I. Misra, Y. LeCun, S. Deny. "Barlow Twins: self-supervised
+    learning via redundancy reduction." ICML 2021. A. Bardes, J. Ponce, Y. LeCun.
+    "VICReg: variance-invariance-covariance regularization for self-supervised
+    learning." ICLR 2022.
 
     Examples
     --------
@@ -176,6 +207,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         "augmentations": [str, list, tuple],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "projection_layers": [Interval(Integral, 1, None, closed="left")],
+        "objective": [StrOptions({"nt_xent", "barlow_twins", "vicreg"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "supervised_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -192,6 +224,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         augmentations="spectrogram",
         projection_dim: int = 128,
         projection_layers: int = 2,
+        objective: str = "nt_xent",
         temperature: float = 0.2,
         supervised_weight: float = 0.0,
         batch_size: int = 256,
@@ -215,6 +248,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.augmentations = augmentations
         self.projection_dim = projection_dim
         self.projection_layers = projection_layers
+        self.objective = objective
         self.temperature = temperature
         self.supervised_weight = supervised_weight
         self.batch_size = batch_size
@@ -229,7 +263,26 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.random_state = random_state
         self.verbose = verbose
 
-    _negatives_from_other_clips = True
+    @property
+    def _negatives_from_other_clips(self) -> bool:
+        return self.objective == "nt_xent"
+
+    def _check_pretraining(self, clips) -> None:
+        """Warn when a non-contrastive objective gets batches of a single clip.
+
+        NT-Xent's missing negatives are the base class's warning.
+        """
+        super()._check_pretraining(clips)
+        if self.objective != "nt_xent" and min(len(clips), self.batch_size) < 2:
+            what = f"{len(clips)} clip" if len(clips) < 2 else f"batch_size={self.batch_size}"
+            warnings.warn(
+                f"{type(self).__name__} trains on {what}: a batch holds a single clip, so "
+                f"objective={self.objective!r} has no batch statistics to measure: its loss is 0 "
+                "and teaches the encoder nothing; fit on at least 2 clips with "
+                "batch_size >= 2",
+                DegenerateTrainingWarning,
+                stacklevel=4,
+            )
 
     def _check_targets(self, y, n_clips: int, *, continuing: bool = False) -> np.ndarray | None:
         """Integer codes of ``y`` (``-1`` unlabelled); the first fit sets ``classes_``.
@@ -316,7 +369,19 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
             augment_seed=int(torch.randint(2**31 - 1, (1,))),
         )
 
-    def _build_criterion(self) -> NTXentCriterion:
+    def _build_criterion(self) -> NTXentCriterion | BarlowTwinsCriterion | VICRegCriterion:
+        if self.objective == "barlow_twins":
+            # 1 / dim: each row of the cross-correlation weighs its dim - 1 off-diagonal
+            # entries about as much as its diagonal one, at every width. The paper's
+            # 5e-3 at 8192-d is ~41 / dim, but each off-diagonal entry also carries a
+            # sampling noise of ~1 / batch, which that weight lets dominate unless the
+            # batches are as large as the paper's 2048.
+            return BarlowTwinsCriterion(
+                off_diagonal_weight=1.0 / self.projection_dim,
+                supervised_weight=self.supervised_weight,
+            )
+        if self.objective == "vicreg":
+            return VICRegCriterion(supervised_weight=self.supervised_weight)
         return NTXentCriterion(self.temperature, self.supervised_weight)
 
     def _training_dataset(self, clips, targets, rng: np.random.Generator):

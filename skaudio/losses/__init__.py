@@ -3,7 +3,8 @@
 - clip-level contrastive losses of COLA and SimCLR (:mod:`._contrastive`);
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
-- non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg (:mod:`._non_contrastive`);
+- non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with
+  the criteria of the last two (:mod:`._non_contrastive`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
@@ -27,6 +28,8 @@ from ._multi_strategy import (
     pitch_shift_loss,
 )
 from ._non_contrastive import (
+    BarlowTwinsCriterion,
+    VICRegCriterion,
     barlow_twins_loss,
     byol_loss,
     byol_momentum,
@@ -42,6 +45,7 @@ from ._tokens import (
 )
 
 __all__ = [
+    "BarlowTwinsCriterion",
     "COLACriterion",
     "COLAOutput",
     "CPCCriterion",
@@ -51,6 +55,7 @@ __all__ = [
     "NextTokenCriterion",
     "NextTokenOutput",
     "ReconstructionCriterion",
+    "VICRegCriterion",
     "barlow_twins_loss",
     "bilinear_logits",
     "byol_loss",

@@ -313,6 +313,31 @@ def nt_xent_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=1) == targets).float().mean()
 
 
+def _add_supervised(
+    loss: torch.Tensor,
+    class_logits: torch.Tensor | None,
+    target: torch.Tensor | None,
+    supervised_weight: float,
+) -> torch.Tensor:
+    """``loss`` plus ``supervised_weight`` times the cross-entropy of the labelled views.
+
+    ``class_logits`` holds both views, ``[view 1; view 2]``, of shape (2 * batch,
+    n_classes); ``target`` the label of each clip, ``-1`` when unlabelled. Logits and
+    labels are gathered over the processes first, so the mean is over the global
+    batch. Without logits or targets, with ``supervised_weight == 0`` or without a
+    labelled clip, ``loss`` is returned unchanged. Shared by the criteria of the
+    two-view estimator (:class:`NTXentCriterion` and the non-contrastive ones).
+    """
+    if class_logits is not None and target is not None and supervised_weight > 0:
+        labels = torch.cat([target, target]).to(class_logits.device).long()
+        class_logits, labels = gather_with_grad(class_logits), gather(labels)
+        labelled = labels >= 0
+        if labelled.any():
+            supervised = F.cross_entropy(class_logits[labelled], labels[labelled])
+            loss = loss + supervised_weight * supervised
+    return loss
+
+
 class ContrastiveCrossEntropy(nn.Module):
     """skorch criterion over a similarity matrix: :func:`contrastive_cross_entropy`.
 
@@ -396,14 +421,7 @@ class NTXentCriterion(nn.Module):
     def forward(self, y_pred, target: torch.Tensor) -> torch.Tensor:
         z1, z2, class_logits = y_pred
         loss = nt_xent_loss(gather_with_grad(z1), gather_with_grad(z2), self.temperature)
-        if class_logits is not None and self.supervised_weight > 0:
-            labels = torch.cat([target, target]).to(class_logits.device).long()
-            class_logits, labels = gather_with_grad(class_logits), gather(labels)
-            labelled = labels >= 0
-            if labelled.any():
-                supervised = F.cross_entropy(class_logits[labelled], labels[labelled])
-                loss = loss + self.supervised_weight * supervised
-        return loss
+        return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: how often a view's nearest other view is its pair."""

@@ -3,7 +3,9 @@
 Each takes the two views' outputs of a batch, ``z1`` and ``z2`` of shape
 (batch, dim), and needs no negatives. They are pure functions of tensors; computed
 in float32 whatever the inputs' dtype (their sums of squares overflow or round badly
-in half precision).
+in half precision). :class:`BarlowTwinsCriterion` and :class:`VICRegCriterion` wrap
+the last two as skorch criteria of the two-view model,
+:class:`skaudio.models.ContrastiveModel`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from ..distributed import gather, gather_with_grad
+from ._contrastive import _add_supervised
 
 __all__ = [
+    "BarlowTwinsCriterion",
+    "VICRegCriterion",
     "barlow_twins_loss",
     "byol_loss",
     "byol_momentum",
@@ -244,3 +252,212 @@ def vicreg_loss(
     return (
         invariance_weight * invariance + variance_weight * variance + covariance_weight * covariance
     )
+
+
+def _zero_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """A loss of 0 that keeps the graph (``backward`` works, every gradient is 0)."""
+    return 0.0 * (z1.float().sum() + z2.float().sum())
+
+
+class BarlowTwinsCriterion(nn.Module):
+    r"""skorch criterion of Barlow Twins on the two views, plus an optional supervised term.
+
+    The model's output is ``(z1, z2, class_logits)``, as returned by
+    :class:`skaudio.models.ContrastiveModel`; the loss is :func:`barlow_twins_loss` of
+    ``z1`` and ``z2`` (Zbontar et al., 2021). With ``class_logits`` given and
+    ``supervised_weight > 0``, the cross-entropy of both views of the labelled clips
+    (target ``>= 0``; ``-1`` marks unlabelled clips) is added with weight
+    ``supervised_weight``, exactly as in :class:`NTXentCriterion`.
+
+    The cross-correlation is a statistic of the batch: in multi-process training
+    ``z1`` and ``z2`` of all processes are gathered first
+    (:func:`skaudio.distributed.gather_with_grad`), so it is that of the global batch
+    and the loss is the same in every process. A global batch of a single clip has
+    no correlation to measure: its loss is 0 (no gradient) instead of the constant
+    ``dim``.
+
+    Parameters
+    ----------
+    off_diagonal_weight : float, default=5e-3
+        :math:`\lambda`, the weight of the off-diagonal (redundancy) term.
+    supervised_weight : float, default=0.0
+        Weight of the supervised cross-entropy; 0 trains without labels.
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        ``("diagonal_corr",)``: the mean over dimensions of the diagonal of the
+        views' cross-correlation matrix (1 when every dimension is invariant to the
+        augmentations), logged as ``train_diagonal_corr`` by
+        :class:`skaudio.training.SelfSupervisedNet`.
+
+    See Also
+    --------
+    barlow_twins_loss, cross_correlation
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import BarlowTwinsCriterion, barlow_twins_loss
+    >>> _ = torch.manual_seed(0)
+    >>> z1 = torch.randn(64, 8)  # (batch, dim)
+    >>> z2 = z1 + 0.1 * torch.randn(64, 8)
+    >>> criterion = BarlowTwinsCriterion(off_diagonal_weight=0.1)
+    >>> loss = criterion((z1, z2, None), torch.full((64,), -1))
+    >>> loss.shape, bool(loss == barlow_twins_loss(z1, z2, off_diagonal_weight=0.1))
+    (torch.Size([]), True)
+    >>> round(criterion.metrics((z1, z2, None))["diagonal_corr"], 2)
+    0.99
+    """
+
+    metric_names = ("diagonal_corr",)
+
+    def __init__(self, off_diagonal_weight: float = 5e-3, supervised_weight: float = 0.0) -> None:
+        super().__init__()
+        self.off_diagonal_weight = off_diagonal_weight
+        self.supervised_weight = supervised_weight
+
+    def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of a batch.
+
+        Parameters
+        ----------
+        y_pred : tuple of (Tensor, Tensor, Tensor or None)
+            ``z1`` and ``z2`` of shape (batch, dim), and class logits of shape
+            (2 * batch, n_classes) or None.
+        target : Tensor of shape (batch,) or None, default=None
+            Class code of each clip, ``-1`` when unlabelled; used only by the
+            supervised term.
+
+        Returns
+        -------
+        loss : Tensor of shape (), float32
+        """
+        z1, z2, class_logits = y_pred
+        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
+        if z1.shape[0] < 2:
+            loss = _zero_loss(z1, z2)
+        else:
+            loss = barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
+        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+
+    def metrics(self, y_pred) -> dict[str, float]:
+        """Batch metrics to log: mean on-diagonal cross-correlation of the views."""
+        z1, z2, _ = y_pred
+        with torch.no_grad():
+            c = cross_correlation(gather(z1), gather(z2))
+        return {"diagonal_corr": torch.diagonal(c).mean().item()}
+
+
+class VICRegCriterion(nn.Module):
+    r"""skorch criterion of VICReg on the two views, plus an optional supervised term.
+
+    The model's output is ``(z1, z2, class_logits)``, as returned by
+    :class:`skaudio.models.ContrastiveModel`; the loss is :func:`vicreg_loss` of
+    ``z1`` and ``z2`` (Bardes, Ponce & LeCun, 2022). With ``class_logits`` given and
+    ``supervised_weight > 0``, the cross-entropy of both views of the labelled clips
+    (target ``>= 0``; ``-1`` marks unlabelled clips) is added with weight
+    ``supervised_weight``, exactly as in :class:`NTXentCriterion`.
+
+    The variance and covariance terms are statistics of the batch: in multi-process
+    training ``z1`` and ``z2`` of all processes are gathered first
+    (:func:`skaudio.distributed.gather_with_grad`), so they are those of the global
+    batch and the loss is the same in every process. A global batch of a single clip
+    has no variance to measure (:func:`vicreg_loss` refuses it): its loss is 0 (no
+    gradient), so a last batch of one clip does not stop training.
+
+    Parameters
+    ----------
+    invariance_weight : float, default=25.0
+        :math:`\lambda`, weight of the mean squared error between the views.
+    variance_weight : float, default=25.0
+        :math:`\mu`, weight of the hinge keeping each dimension's std at 1 or more.
+    covariance_weight : float, default=1.0
+        :math:`\nu`, weight of the off-diagonal covariance (decorrelation) term.
+    eps : float, default=1e-4
+        Added to the variance under the square root.
+    supervised_weight : float, default=0.0
+        Weight of the supervised cross-entropy; 0 trains without labels.
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        ``("embedding_std",)``: the standard deviation over the batch of each
+        dimension of ``z1`` and ``z2`` (unbiased; 0 for a single clip), averaged over
+        dimensions and both views, logged as ``train_embedding_std`` by
+        :class:`skaudio.training.SelfSupervisedNet`; values near 0 mean collapse.
+
+    See Also
+    --------
+    vicreg_loss
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import VICRegCriterion, vicreg_loss
+    >>> _ = torch.manual_seed(0)
+    >>> z1 = 2 * torch.randn(64, 8)  # (batch, dim)
+    >>> z2 = z1 + 0.1 * torch.randn(64, 8)
+    >>> criterion = VICRegCriterion()
+    >>> loss = criterion((z1, z2, None), torch.full((64,), -1))
+    >>> loss.shape, bool(loss == vicreg_loss(z1, z2))
+    (torch.Size([]), True)
+    >>> round(criterion.metrics((z1, z2, None))["embedding_std"], 1)
+    2.0
+    """
+
+    metric_names = ("embedding_std",)
+
+    def __init__(
+        self,
+        invariance_weight: float = 25.0,
+        variance_weight: float = 25.0,
+        covariance_weight: float = 1.0,
+        eps: float = 1e-4,
+        supervised_weight: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.invariance_weight = invariance_weight
+        self.variance_weight = variance_weight
+        self.covariance_weight = covariance_weight
+        self.eps = eps
+        self.supervised_weight = supervised_weight
+
+    def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of a batch.
+
+        Parameters
+        ----------
+        y_pred : tuple of (Tensor, Tensor, Tensor or None)
+            ``z1`` and ``z2`` of shape (batch, dim), and class logits of shape
+            (2 * batch, n_classes) or None.
+        target : Tensor of shape (batch,) or None, default=None
+            Class code of each clip, ``-1`` when unlabelled; used only by the
+            supervised term.
+
+        Returns
+        -------
+        loss : Tensor of shape (), float32
+        """
+        z1, z2, class_logits = y_pred
+        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
+        if z1.shape[0] < 2:
+            loss = _zero_loss(z1, z2)
+        else:
+            loss = vicreg_loss(
+                z1,
+                z2,
+                invariance_weight=self.invariance_weight,
+                variance_weight=self.variance_weight,
+                covariance_weight=self.covariance_weight,
+                eps=self.eps,
+            )
+        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+
+    def metrics(self, y_pred) -> dict[str, float]:
+        """Batch metrics to log: mean per-dimension standard deviation of the views."""
+        z1, z2, _ = y_pred
+        z = torch.cat([gather(z1), gather(z2)], dim=1).detach().float()
+        if z.shape[0] < 2:
+            return {"embedding_std": 0.0}
+        return {"embedding_std": z.std(dim=0).mean().item()}

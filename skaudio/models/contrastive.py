@@ -20,7 +20,8 @@ class ContrastiveModel(EmbeddingModel):
 
     The pretraining model of SimCLR (Chen et al., 2020) applied to audio as in CLAR
     (Al-Tahan & Mohsenzadeh, 2021), trained with
-    :class:`skaudio.losses.NTXentCriterion`.
+    :class:`skaudio.losses.NTXentCriterion`, or without negatives with
+    :class:`skaudio.losses.BarlowTwinsCriterion` or :class:`skaudio.losses.VICRegCriterion`.
 
     In training mode the waveform augmentations run before the frontend and the
     spectrogram augmentations after it, on the model's device, each drawing from the
