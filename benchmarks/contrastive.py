@@ -8,9 +8,11 @@ Usage::
     python benchmarks/contrastive.py digits --epochs 4 --rows mfcc random none spectrogram
     python benchmarks/contrastive.py gm_family --epochs 4 --rows random spectrogram waveform
     python benchmarks/contrastive.py digits --label-fraction 0.1 --rows mfcc spectrogram semi
+    python benchmarks/contrastive.py digits --objective vicreg --rows waveform byol-a
 
 Rows: mfcc, logmel (statistics baselines), random (max_epochs=0), a policy name
-(none, spectrogram, waveform, clar, waveform+spectrogram) with the CNN on log-mel,
+(none, spectrogram, waveform, clar, waveform+spectrogram, byol-a, byol-a-pitch) with
+the CNN on log-mel,
 raw / raw-random (1-D ResNet18 on waveforms, waveform policy / untrained), semi
 (spectrogram policy, semi-supervised: the embedder also gets the kept labels).
 ``--label-fraction f`` keeps the labels of a share f of each training fold (stratified)
@@ -37,6 +39,9 @@ def main() -> None:
     parser.add_argument("--segment-seconds", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.2)
+    parser.add_argument(
+        "--objective", choices=["nt_xent", "barlow_twins", "vicreg"], default="nt_xent"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label-fraction", type=float, default=None)
     args = parser.parse_args()
@@ -46,7 +51,8 @@ def main() -> None:
     print(
         f"task={args.task}: {len(X)} clips, {len(np.unique(y))} classes, "
         f"GroupKFold({n_splits}); epochs={args.epochs}, segment={args.segment_seconds} s, "
-        f"batch={args.batch_size}, temperature={args.temperature}, seed={args.seed}, "
+        f"batch={args.batch_size}, objective={args.objective}, "
+        f"temperature={args.temperature}, seed={args.seed}, "
         f"label fraction={args.label_fraction or 1.0}",
         flush=True,
     )
@@ -57,6 +63,7 @@ def main() -> None:
             segment_seconds=args.segment_seconds,
             batch_size=args.batch_size,
             temperature=args.temperature,
+            objective=args.objective,
             max_epochs=args.epochs,
             random_state=args.seed,
             **kw,

@@ -254,12 +254,44 @@ def vicreg_loss(
     )
 
 
-def _zero_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """A loss of 0 that keeps the graph (``backward`` works, every gradient is 0)."""
-    return 0.0 * (z1.float().sum() + z2.float().sum())
+class _TwoViewCriterion(nn.Module):
+    """What the non-contrastive criteria share: gathering, tiny batches, supervision.
+
+    Subclasses set ``supervised_weight`` and implement ``_loss(z1, z2)`` on the
+    gathered (global) batch of at least 2 clips.
+    """
+
+    supervised_weight: float = 0.0
+
+    def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of a batch.
+
+        Parameters
+        ----------
+        y_pred : tuple of (Tensor, Tensor, Tensor or None)
+            ``z1`` and ``z2`` of shape (batch, dim), and class logits of shape
+            (2 * batch, n_classes) or None.
+        target : Tensor of shape (batch,) or None, default=None
+            Class code of each clip, ``-1`` when unlabelled; used only by the
+            supervised term.
+
+        Returns
+        -------
+        loss : Tensor of shape (), float32
+        """
+        z1, z2, class_logits = y_pred
+        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
+        if z1.shape[0] < 2:  # no batch statistics: 0, keeping the graph (zero gradients)
+            loss = 0.0 * (z1.float().sum() + z2.float().sum())
+        else:
+            loss = self._loss(z1, z2)
+        return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
 
-class BarlowTwinsCriterion(nn.Module):
+class BarlowTwinsCriterion(_TwoViewCriterion):
     r"""skorch criterion of Barlow Twins on the two views, plus an optional supervised term.
 
     The model's output is ``(z1, z2, class_logits)``, as returned by
@@ -317,29 +349,8 @@ class BarlowTwinsCriterion(nn.Module):
         self.off_diagonal_weight = off_diagonal_weight
         self.supervised_weight = supervised_weight
 
-    def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
-        """Loss of a batch.
-
-        Parameters
-        ----------
-        y_pred : tuple of (Tensor, Tensor, Tensor or None)
-            ``z1`` and ``z2`` of shape (batch, dim), and class logits of shape
-            (2 * batch, n_classes) or None.
-        target : Tensor of shape (batch,) or None, default=None
-            Class code of each clip, ``-1`` when unlabelled; used only by the
-            supervised term.
-
-        Returns
-        -------
-        loss : Tensor of shape (), float32
-        """
-        z1, z2, class_logits = y_pred
-        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
-        if z1.shape[0] < 2:
-            loss = _zero_loss(z1, z2)
-        else:
-            loss = barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
-        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+    def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
 
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: mean on-diagonal cross-correlation of the views."""
@@ -349,7 +360,7 @@ class BarlowTwinsCriterion(nn.Module):
         return {"diagonal_corr": torch.diagonal(c).mean().item()}
 
 
-class VICRegCriterion(nn.Module):
+class VICRegCriterion(_TwoViewCriterion):
     r"""skorch criterion of VICReg on the two views, plus an optional supervised term.
 
     The model's output is ``(z1, z2, class_logits)``, as returned by
@@ -423,36 +434,15 @@ class VICRegCriterion(nn.Module):
         self.eps = eps
         self.supervised_weight = supervised_weight
 
-    def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
-        """Loss of a batch.
-
-        Parameters
-        ----------
-        y_pred : tuple of (Tensor, Tensor, Tensor or None)
-            ``z1`` and ``z2`` of shape (batch, dim), and class logits of shape
-            (2 * batch, n_classes) or None.
-        target : Tensor of shape (batch,) or None, default=None
-            Class code of each clip, ``-1`` when unlabelled; used only by the
-            supervised term.
-
-        Returns
-        -------
-        loss : Tensor of shape (), float32
-        """
-        z1, z2, class_logits = y_pred
-        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
-        if z1.shape[0] < 2:
-            loss = _zero_loss(z1, z2)
-        else:
-            loss = vicreg_loss(
-                z1,
-                z2,
-                invariance_weight=self.invariance_weight,
-                variance_weight=self.variance_weight,
-                covariance_weight=self.covariance_weight,
-                eps=self.eps,
-            )
-        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+    def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return vicreg_loss(
+            z1,
+            z2,
+            invariance_weight=self.invariance_weight,
+            variance_weight=self.variance_weight,
+            covariance_weight=self.covariance_weight,
+            eps=self.eps,
+        )
 
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: mean per-dimension standard deviation of the views."""
