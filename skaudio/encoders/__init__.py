@@ -48,7 +48,12 @@ ENCODERS: dict[str, dict[str, type[FrameEncoder]]] = {
 
 
 def make_encoder(
-    name: str, *, n_mels: int, embedding_dim: int, input_representation: str = "logmel"
+    name: str,
+    *,
+    n_mels: int,
+    embedding_dim: int,
+    input_representation: str = "logmel",
+    readout_bands: int = 1,
 ) -> FrameEncoder:
     """Build a registered encoder by name, with its default hyperparameters.
 
@@ -67,6 +72,9 @@ def make_encoder(
     input_representation : {"logmel", "waveform"}, default="logmel"
         Input the encoder takes: log-mel spectrograms ``(batch, 1, n_mels, n_frames)``
         or raw waveforms ``(batch, 1, n_samples)``.
+    readout_bands : int, default=1
+        Frequency bands kept per frame by the ``"cnn"`` and ``"vgg"`` encoders (see
+        :class:`CNNEncoder`); other encoders take only 1.
 
     Returns
     -------
@@ -77,7 +85,8 @@ def make_encoder(
     Raises
     ------
     ValueError
-        If ``input_representation`` or ``name`` is unknown.
+        If ``input_representation`` or ``name`` is unknown, or ``readout_bands`` is not
+        1 for an encoder without a frequency-keeping readout.
 
     Examples
     --------
@@ -101,4 +110,11 @@ def make_encoder(
             f"unknown encoder {name!r} for {input_representation} input; "
             f"choose one of {sorted(available)}"
         )
-    return available[name](n_mels=n_mels, embedding_dim=embedding_dim)
+    if readout_bands == 1:
+        return available[name](n_mels=n_mels, embedding_dim=embedding_dim)
+    if available[name] not in (CNNEncoder, VGGEncoder):
+        raise ValueError(
+            f"readout_bands={readout_bands} needs the 'cnn' or 'vgg' encoder (log-mel "
+            f"input), not {name!r} for {input_representation} input; use readout_bands=1"
+        )
+    return available[name](n_mels=n_mels, embedding_dim=embedding_dim, readout_bands=readout_bands)

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._base import FrameEncoder
@@ -24,15 +25,34 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
 class _ConvStack(FrameEncoder):
     """Blocks of ``convs_per_block`` 3x3 conv-BN-ReLU and a 2x2 max-pool (ceil mode).
 
-    Frame embeddings are the last block's channels averaged over frequency. Runs in
-    ``channels_last`` memory format, markedly faster on CPUs.
+    Frame embeddings are the last block's channels averaged over frequency, or over
+    each of ``readout_bands`` frequency bands. Runs in ``channels_last`` memory
+    format, markedly faster on CPUs.
     """
 
     convs_per_block = 1
 
-    def __init__(self, n_mels: int, embedding_dim: int, channels: Sequence[int]) -> None:
+    def __init__(
+        self, n_mels: int, embedding_dim: int, channels: Sequence[int], readout_bands: int = 1
+    ) -> None:
         super().__init__(embedding_dim)
-        widths = [1, *channels, self.frame_dim]
+        if readout_bands < 1 or self.frame_dim % readout_bands:
+            raise ValueError(
+                f"readout_bands={readout_bands} must be a positive divisor of "
+                f"embedding_dim / 2 = {self.frame_dim}: each frame holds the last block's "
+                "channels for each band"
+            )
+        n_freq = n_mels
+        for _ in range(len(channels) + 1):
+            n_freq = -(-n_freq // 2)  # what each block's ceil-mode pooling leaves
+        if readout_bands > n_freq:
+            raise ValueError(
+                f"readout_bands={readout_bands} is more than the {n_freq} frequency rows "
+                f"left by {len(channels) + 1} poolings of n_mels={n_mels}; use at most "
+                f"{n_freq} bands or more mel bands"
+            )
+        self.readout_bands = int(readout_bands)
+        widths = [1, *channels, self.frame_dim // self.readout_bands]
         blocks = []
         for c_in, c_out in itertools.pairwise(widths):
             layers = _conv_bn_relu(c_in, c_out)
@@ -54,9 +74,16 @@ class _ConvStack(FrameEncoder):
         Returns
         -------
         frames : Tensor of shape (batch, ceil(n_frames / time_stride), frame_dim)
+            With ``readout_bands`` B > 1, each frame is the last block's
+            ``frame_dim / B`` channels averaged over each of B equal frequency bands
+            (low to high), channel-major.
         """
         h = self.blocks(x.contiguous(memory_format=torch.channels_last))
-        return h.mean(dim=2).transpose(1, 2)
+        if self.readout_bands == 1:
+            return h.mean(dim=2).transpose(1, 2)
+        # (batch, channels, n_freq, n_frames) -> (batch, n_frames, channels * bands)
+        bands = F.adaptive_avg_pool2d(h, (self.readout_bands, h.shape[3]))
+        return bands.flatten(1, 2).transpose(1, 2)
 
 
 class CNNEncoder(_ConvStack):
@@ -79,6 +106,11 @@ class CNNEncoder(_ConvStack):
         Size of the clip embedding; must be even.
     channels : sequence of int, default=(32, 64, 128)
         Output channels of the conv blocks before the last one.
+    readout_bands : int, default=1
+        Frequency bands kept in each frame embedding. ``1`` averages frequency out;
+        ``B > 1`` gives the last block ``embedding_dim / (2 B)`` channels and keeps
+        their averages over B bands (frequency-keeping readout, as BYOL-A's CNN keeps
+        channels x frequency per frame), so that pitch and spectral shape survive.
 
     Attributes
     ----------
@@ -99,9 +131,13 @@ class CNNEncoder(_ConvStack):
     """
 
     def __init__(
-        self, n_mels: int, embedding_dim: int = 512, channels: Sequence[int] = (32, 64, 128)
+        self,
+        n_mels: int,
+        embedding_dim: int = 512,
+        channels: Sequence[int] = (32, 64, 128),
+        readout_bands: int = 1,
     ) -> None:
-        super().__init__(n_mels, embedding_dim, channels)
+        super().__init__(n_mels, embedding_dim, channels, readout_bands)
 
 
 class VGGEncoder(_ConvStack):
@@ -124,6 +160,11 @@ class VGGEncoder(_ConvStack):
         Size of the clip embedding; must be even.
     channels : sequence of int, default=(64, 128, 256)
         Output channels of the blocks before the last one.
+    readout_bands : int, default=1
+        Frequency bands kept in each frame embedding. ``1`` averages frequency out;
+        ``B > 1`` gives the last block ``embedding_dim / (2 B)`` channels and keeps
+        their averages over B bands (frequency-keeping readout, as BYOL-A's CNN keeps
+        channels x frequency per frame), so that pitch and spectral shape survive.
 
     Attributes
     ----------
@@ -146,6 +187,10 @@ class VGGEncoder(_ConvStack):
     convs_per_block = 2
 
     def __init__(
-        self, n_mels: int, embedding_dim: int = 512, channels: Sequence[int] = (64, 128, 256)
+        self,
+        n_mels: int,
+        embedding_dim: int = 512,
+        channels: Sequence[int] = (64, 128, 256),
+        readout_bands: int = 1,
     ) -> None:
-        super().__init__(n_mels, embedding_dim, channels)
+        super().__init__(n_mels, embedding_dim, channels, readout_bands)

@@ -202,12 +202,15 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _build_frontend(self) -> LogMelSpectrogram:
         return LogMelSpectrogram(sample_rate=self.sample_rate, n_mels=self.n_mels)
 
-    def _build_encoder(self, input_representation: str = "logmel") -> nn.Module:
+    def _build_encoder(
+        self, input_representation: str = "logmel", readout_bands: int = 1
+    ) -> nn.Module:
         return make_encoder(
             self.encoder,
             n_mels=self.n_mels,
             embedding_dim=self.embedding_dim,
             input_representation=input_representation,
+            readout_bands=readout_bands,
         )
 
     @property

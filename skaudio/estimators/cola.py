@@ -54,6 +54,14 @@ class COLAEmbedder(BaseAudioEmbedder):
         ``"efficientnet_b0"`` is the encoder of the COLA paper.
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
+    readout_bands : int, default=1
+        Frequency bands kept in each frame of the ``"cnn"`` and ``"vgg"`` encoders: 1
+        averages frequency out; ``B > 1`` keeps the last block's channels averaged over
+        B frequency bands (a frequency-keeping readout, as in BYOL-A), with
+        ``embedding_dim / (2 B)`` channels so the embedding keeps ``embedding_dim``
+        values. ``embedding_dim / 2`` must be a multiple of B, and B at most the
+        frequency rows the encoder's poolings leave (``n_mels / 16`` for the CNN).
+        ``max_epochs=0`` with the same value is the matching random-init baseline.
     projection_dim : int, default=512
         Output size of the projection head used in pretraining.
     similarity : {"bilinear", "cosine"}, default="bilinear"
@@ -152,6 +160,7 @@ class COLAEmbedder(BaseAudioEmbedder):
     _parameter_constraints: dict = {
         **BaseAudioEmbedder._parameter_constraints,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "readout_bands": [Interval(Integral, 1, None, closed="left")],
         "similarity": [StrOptions({"bilinear", "cosine"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "frame_weight": [Interval(Real, 0, None, closed="left")],
@@ -168,6 +177,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         n_mels: int = 64,
         encoder: str = "cnn",
         embedding_dim: int = 512,
+        readout_bands: int = 1,
         projection_dim: int = 512,
         similarity: str = "bilinear",
         temperature: float = 0.2,
@@ -192,6 +202,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.n_mels = n_mels
         self.encoder = encoder
         self.embedding_dim = embedding_dim
+        self.readout_bands = readout_bands
         self.projection_dim = projection_dim
         self.similarity = similarity
         self.temperature = temperature
@@ -221,7 +232,7 @@ class COLAEmbedder(BaseAudioEmbedder):
             )
         return COLAModel(
             frontend=self._build_frontend(),
-            encoder=self._build_encoder(),
+            encoder=self._build_encoder(readout_bands=self.readout_bands),
             projection_dim=self.projection_dim,
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
             frame_similarity=frame_similarity,

@@ -98,6 +98,14 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         waveform augmentations apply).
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
+    readout_bands : int, default=1
+        Frequency bands kept in each frame of the ``"cnn"`` and ``"vgg"`` encoders: 1
+        averages frequency out; ``B > 1`` keeps the last block's channels averaged over
+        B frequency bands (a frequency-keeping readout, as in BYOL-A), with
+        ``embedding_dim / (2 B)`` channels so the embedding keeps ``embedding_dim``
+        values. ``embedding_dim / 2`` must be a multiple of B, and B at most the
+        frequency rows the encoder's poolings leave (``n_mels / 16`` for the CNN).
+        ``max_epochs=0`` with the same value is the matching random-init baseline.
     augmentations : str or list of Augmentation, default="spectrogram"
         A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
         ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``,
@@ -206,6 +214,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         "input_representation": [StrOptions({"logmel", "waveform"})],
         "augmentations": [str, list, tuple],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "readout_bands": [Interval(Integral, 1, None, closed="left")],
         "projection_layers": [Interval(Integral, 1, None, closed="left")],
         "objective": [StrOptions({"nt_xent", "barlow_twins", "vicreg"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -221,6 +230,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         encoder: str = "cnn",
         input_representation: str = "logmel",
         embedding_dim: int = 512,
+        readout_bands: int = 1,
         augmentations="spectrogram",
         projection_dim: int = 128,
         projection_layers: int = 2,
@@ -245,6 +255,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.encoder = encoder
         self.input_representation = input_representation
         self.embedding_dim = embedding_dim
+        self.readout_bands = readout_bands
         self.augmentations = augmentations
         self.projection_dim = projection_dim
         self.projection_layers = projection_layers
@@ -360,7 +371,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     def _build_model(self) -> ContrastiveModel:
         return ContrastiveModel(
             frontend=self._build_frontend(),
-            encoder=self._build_encoder(self.input_representation),
+            encoder=self._build_encoder(self.input_representation, self.readout_bands),
             augmentations=make_policy(self.augmentations),
             projection_dim=self.projection_dim,
             projection_layers=self.projection_layers,
