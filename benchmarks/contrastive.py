@@ -9,6 +9,7 @@ Usage::
     python benchmarks/contrastive.py gm_family --epochs 4 --rows random spectrogram waveform
     python benchmarks/contrastive.py digits --label-fraction 0.1 --rows mfcc spectrogram semi
     python benchmarks/contrastive.py digits --objective vicreg --rows waveform byol-a
+    python benchmarks/contrastive.py digits --readout-bands 4 --rows random waveform
 
 Rows: mfcc, logmel (statistics baselines), random (max_epochs=0), a policy name
 (none, spectrogram, waveform, clar, waveform+spectrogram, byol-a, byol-a-pitch) with
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--segment-seconds", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.2)
+    parser.add_argument("--readout-bands", type=int, default=1)
     parser.add_argument(
         "--objective", choices=["nt_xent", "barlow_twins", "vicreg"], default="nt_xent"
     )
@@ -52,6 +54,7 @@ def main() -> None:
         f"task={args.task}: {len(X)} clips, {len(np.unique(y))} classes, "
         f"GroupKFold({n_splits}); epochs={args.epochs}, segment={args.segment_seconds} s, "
         f"batch={args.batch_size}, objective={args.objective}, "
+        f"readout_bands={args.readout_bands}, "
         f"temperature={args.temperature}, seed={args.seed}, "
         f"label fraction={args.label_fraction or 1.0}",
         flush=True,
@@ -64,6 +67,7 @@ def main() -> None:
             batch_size=args.batch_size,
             temperature=args.temperature,
             objective=args.objective,
+            readout_bands=args.readout_bands,
             max_epochs=args.epochs,
             random_state=args.seed,
             **kw,
