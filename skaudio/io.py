@@ -56,17 +56,6 @@ def _check_finite(samples: np.ndarray, where: str, first_sample: int = 0) -> np.
     return samples
 
 
-def _file_info(path: PathLike) -> sf._SoundFileInfo:
-    """A file's header: its rate and length, or a ValueError if it is unreadable or empty."""
-    try:
-        info = sf.info(os.fspath(path))
-    except _READ_ERRORS as exc:
-        raise ValueError(f"could not read audio file {os.fspath(path)!r}: {exc}") from exc
-    if info.frames <= 0:
-        raise ValueError(f"audio file {os.fspath(path)!r} holds no samples")
-    return info
-
-
 def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
     """Read one audio file as a mono float32 waveform at ``sample_rate``.
 
