@@ -26,7 +26,7 @@ import argparse
 
 import numpy as np
 from _report import format_row, run_row
-from _tasks import TASKS, load_task
+from _tasks import TASKS, add_data_arguments, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import ContrastiveAudioEmbedder, LogMelStatistics, MFCCStatistics
@@ -45,10 +45,13 @@ def main() -> None:
         "--objective", choices=["nt_xent", "barlow_twins", "vicreg"], default="nt_xent"
     )
     parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
     parser.add_argument("--label-fraction", type=float, default=None)
     args = parser.parse_args()
 
-    X, y, groups, sr, n_splits = load_task(args.task)
+    X, y, groups, sr, n_splits = load_task(
+        args.task, data_dir=args.data_dir, max_clips=args.max_clips, random_state=args.seed
+    )
     cv = GroupKFold(n_splits=n_splits)
     print(
         f"task={args.task}: {len(X)} clips, {len(np.unique(y))} classes, "

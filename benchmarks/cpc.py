@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _tasks import TASKS, load_task
+from _tasks import TASKS, add_data_arguments, load_task
 from _timing import steady_epoch_seconds
 from sklearn.model_selection import GroupKFold
 
@@ -81,13 +81,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
     parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     args = parser.parse_args()
 
     if args.throughput:
         throughput(args)
     for task in args.tasks:
-        X, y, groups, sr, n_splits = load_task(task, args.splits)
+        X, y, groups, sr, n_splits = load_task(
+            task,
+            args.splits,
+            data_dir=args.data_dir,
+            max_clips=args.max_clips,
+            random_state=args.seed,
+        )
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
             f"GroupKFold({n_splits}); epochs={args.epochs}, window={args.window_seconds} s, "

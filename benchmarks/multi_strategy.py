@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 from _report import format_row, run_row
-from _tasks import TASKS, load_task
+from _tasks import TASKS, add_data_arguments, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import COLAEmbedder, MFCCStatistics
@@ -70,11 +70,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--encoder", default="cnn")
     parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
     parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     args = parser.parse_args()
 
     for task in args.tasks:
-        X, y, groups, sr, n_splits = load_task(task, args.splits)
+        X, y, groups, sr, n_splits = load_task(
+            task,
+            args.splits,
+            data_dir=args.data_dir,
+            max_clips=args.max_clips,
+            random_state=args.seed,
+        )
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
             f"GroupKFold({n_splits}); encoder={args.encoder}, epochs={args.epochs}, "

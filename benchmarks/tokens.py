@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _tasks import TASKS, load_task
+from _tasks import TASKS, add_data_arguments, load_task
 from sklearn.model_selection import GroupKFold
 
 from skaudio import MFCCStatistics, TokenTransformerEmbedder
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--autoencoder-width", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser)
     parser.add_argument("--splits", type=int, default=None, help="override the task's folds")
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE")
     parser.add_argument("--only-trained", action="store_true")
@@ -69,7 +70,13 @@ def main() -> None:
                 extra[name] = value
 
     for task in args.tasks:
-        X, y, groups, sr, n_splits = load_task(task, args.splits)
+        X, y, groups, sr, n_splits = load_task(
+            task,
+            args.splits,
+            data_dir=args.data_dir,
+            max_clips=args.max_clips,
+            random_state=args.seed,
+        )
         cv = GroupKFold(n_splits=n_splits)
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
