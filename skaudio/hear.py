@@ -13,7 +13,8 @@ kit as it is::
 - :func:`get_scene_embeddings` gives one embedding per sound (the embedder's
   ``transform``);
 - :func:`get_timestamp_embeddings` gives the frame embeddings of each sound with their
-  centres in milliseconds (the embedder's ``transform_frames``).
+  centres in milliseconds (the embedder's ``transform_frames``, at a hop of at most
+  50 ms for the default encoders).
 
 The adapter checks what HEAR's validator checks: the model's rate is one HEAR accepts
 (:data:`HEAR_SAMPLE_RATES`, checked by :func:`load_model`), the audio is a 2-D
@@ -265,8 +266,12 @@ def get_timestamp_embeddings(
         Float32, on ``audio``'s device.
     timestamps : Tensor of shape (n_sounds, n_timestamps)
         Centre of each frame in milliseconds from the start of the sound, evenly
-        spaced (float32). Frames centred past the end of the sound are left out (HEAR
-        refuses them), so these are the first frames of ``transform_frames``.
+        spaced (float32), at the model's ``frame_hop``: at most 50 ms, as HEAR asks,
+        for the encoders of COLA and SimCLR (whose coarser frames are interleaved
+        from shifted passes, see :meth:`skaudio.models.EmbeddingModel.embed_frames`),
+        CPC on waveforms and the token transformer at their defaults. Frames centred
+        past the end of the sound are left out (HEAR refuses them), so these are the
+        first frames of ``transform_frames``.
 
     Examples
     --------
@@ -278,8 +283,8 @@ def get_timestamp_embeddings(
     >>> model = HEARModel(embedder)
     >>> embeddings, timestamps = get_timestamp_embeddings(torch.zeros(2, 32000), model)
     >>> embeddings.shape, timestamps.shape
-    (torch.Size([2, 13, 16]), torch.Size([2, 13]))
-    >>> timestamps[0, :3].tolist()  # frame centres in ms, one frame per 160 ms
-    [75.0, 235.0, 395.0]
+    (torch.Size([2, 49, 16]), torch.Size([2, 49]))
+    >>> timestamps[0, :3].tolist()  # frame centres in ms, one frame per 40 ms
+    [75.0, 115.0, 155.0]
     """
     return model.timestamp_embeddings(audio)

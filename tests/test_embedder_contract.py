@@ -176,8 +176,9 @@ def test_frame_embeddings_of_clips_of_any_length(fitted):
         assert len(t) == max(1, -(-n // model.frame_hop))  # frames that start in the clip
         np.testing.assert_allclose(np.diff(t), model.frame_hop / fitted.sample_rate)
         assert t[0] >= 0  # a regular grid of centres; the last frame starts in the clip:
-        start = t[-1] - model.frame_hop / 2 / fitted.sample_rate
+        start = t[-1] - t[0]  # frame m starts m * frame_hop samples after frame 0
         assert start < max(n, fitted.segment_length_) / fitted.sample_rate
+        assert model.frame_hop / fitted.sample_rate <= 0.05  # HEAR's longest hop
     assert len(frames[-1]) > len(frames[-2]) > len(frames[2])
 
 
@@ -194,7 +195,8 @@ def test_clip_embedding_of_a_one_window_clip_pools_its_frames(Embedder, fitted, 
     X, _ = tones
     clip = X[0][: fitted.segment_length_]
     (frames,), _ = fitted.transform_frames([clip])
-    if Embedder in WINDOWED:
+    if Embedder in WINDOWED:  # of the encoder's own frames: every frame_interleave-th
+        frames = frames[:: fitted.net_.module_.frame_interleave]
         pooled = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
     else:  # CPC's default pooling
         pooled = frames.mean(axis=0)

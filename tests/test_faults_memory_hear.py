@@ -284,12 +284,14 @@ def test_audio_without_samples_is_refused(hear_model):
 
 
 def test_timestamps_past_the_end_of_the_sound_are_left_out(hear_model):
-    # 1.98 s: frames start inside the sound every 160 ms, the 13th is centred at 1995 ms
+    # 1.98 s: 50 frames start inside the sound, every 40 ms, centred at 75 + 40 m ms:
+    # the 49th is centred at 1995 ms
     audio = torch.zeros(2, int(1.98 * 16000))
     embeddings, timestamps = get_timestamp_embeddings(audio, hear_model)
-    frames, _ = hear_model.embedder.transform_frames(list(audio.numpy()))
-    assert timestamps.shape == (2, 12) and float(timestamps.max()) <= 1980
-    np.testing.assert_array_equal(embeddings[0].numpy(), frames[0][:12])
+    frames, seconds = hear_model.embedder.transform_frames(list(audio.numpy()))
+    assert len(frames[0]) == 50 and 1000 * seconds[0][48] == pytest.approx(1995)
+    assert timestamps.shape == (2, 48) and float(timestamps.max()) <= 1980
+    np.testing.assert_array_equal(embeddings[0].numpy(), frames[0][:48])
 
 
 def test_bad_outputs_of_an_embedder_are_refused(hear_model, monkeypatch):

@@ -60,6 +60,7 @@ def test_timestamp_embeddings_shapes_and_times(model, fitted, audio):
     np.testing.assert_allclose(timestamps[1].numpy(), 1000 * seconds[1][:n_frames], rtol=1e-6)
     assert torch.equal(timestamps[0], timestamps[2])
     assert (timestamps.diff(dim=1) > 0).all()
+    assert timestamps.diff(dim=1).max() <= 50 + 1e-3  # HEAR's longest hop
     hop_ms = 1000 * fitted.net_.module_.frame_hop / SR
     duration_ms = 1000 * audio.shape[1] / SR
     assert 0 <= timestamps.min() and duration_ms - hop_ms < timestamps.max() <= duration_ms

@@ -35,6 +35,11 @@ class FrameEncoder(nn.Module):
         or raw waveforms ``(batch, 1, n_samples)``.
     time_stride : int
         Input frames (or samples) per output frame.
+    frame_offset : float
+        Centre of output frame 0, in input frames (or samples): frame ``i`` is
+        centred on input ``i * time_stride + frame_offset``. ``(time_stride - 1) / 2``
+        unless a subclass says otherwise (the centre of the ``time_stride`` inputs
+        that a chain of unpadded poolings gives frame 0).
     embedding_dim : int
         Size of the clip embedding.
     frame_dim : int
@@ -57,6 +62,8 @@ class FrameEncoder(nn.Module):
     torch.Size([2, 20, 4])
     >>> encoder(torch.zeros(2, 1, 16, 20)).shape
     torch.Size([2, 8])
+    >>> encoder.forward_frames_interleaved(torch.zeros(2, 1, 16, 20), 1).shape
+    torch.Size([2, 20, 4])
     """
 
     #: ``"logmel"``: input (batch, 1, n_mels, n_frames); ``"waveform"``: (batch, 1, n_samples)
@@ -86,6 +93,71 @@ class FrameEncoder(nn.Module):
             About one frame per ``time_stride`` input steps.
         """
         raise NotImplementedError
+
+    @property
+    def frame_offset(self) -> float:
+        """Centre of output frame 0, in input steps (see the class docstring)."""
+        return (self.time_stride - 1) / 2
+
+    def forward_frames_interleaved(self, x: torch.Tensor, factor: int) -> torch.Tensor:
+        """Frame embeddings at ``factor`` times the rate: shifted passes, interleaved.
+
+        With ``s = time_stride`` and ``h = s / factor``, pass ``j`` (``j = 0`` to
+        ``factor - 1``) runs :meth:`forward_frames` on the input without its first
+        ``j * h`` steps, and its frame ``i`` becomes frame ``i * factor + j``: frame
+        ``m`` starts at input step ``m * h`` and is centred on
+        ``m * h + frame_offset``. This is the same network evaluated at a hop of
+        ``h`` (nothing is retrained or changed): away from the edges every frame is
+        the one the network gives for an input that starts ``m * h`` steps later.
+        At the start, pass ``j`` sees zero padding where the input has the ``j * h``
+        steps it dropped; at the end, each pass closes its last (ceil-mode) pooling
+        window on the input it has, as :meth:`forward_frames` does. Pass 0 is
+        :meth:`forward_frames` itself, so every ``factor``-th frame, from the first,
+        is exactly a frame of :meth:`forward_frames`. Encoders that pool globally
+        (EfficientNet's squeeze-excitation gates) see slightly different gates in
+        each pass. Cost: ``factor`` passes.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_mels, n_frames) or (batch, 1, n_samples)
+        factor : int
+            A positive divisor of ``time_stride``.
+
+        Returns
+        -------
+        frames : Tensor of shape (batch, n_frames_out, frame_dim)
+            ``n_frames_out`` sums the frames of the passes: ``ceil(n / h)`` for
+            ``n`` input steps when :meth:`forward_frames` gives ``ceil(n / s)``;
+            frame ``m`` is in it when its pass has a frame ``i`` (``m = i *
+            factor + j``).
+
+        Raises
+        ------
+        ValueError
+            If ``factor`` is not a positive divisor of ``time_stride``.
+        """
+        factor = int(factor)
+        if factor < 1 or self.time_stride % factor:
+            raise ValueError(
+                f"factor={factor} must be a positive divisor of time_stride="
+                f"{self.time_stride}: the passes are shifted by time_stride / factor steps"
+            )
+        if factor == 1:
+            return self.forward_frames(x)
+        hop = self.time_stride // factor
+        passes = [self.forward_frames(x)]
+        passes += [
+            self.forward_frames(x[..., j * hop :])
+            for j in range(1, factor)
+            if j * hop < x.shape[-1]  # a pass with no input has no frame
+        ]
+        first = passes[0]
+        frames = first.new_empty(first.shape[0], sum(p.shape[1] for p in passes), first.shape[2])
+        for j, frames_j in enumerate(passes):
+            # the passes' frame counts decrease with j by at most one in all, so the
+            # frames of pass j are exactly the slots j, j + factor, ... of the result
+            frames[:, j::factor] = frames_j
+        return frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clip embeddings.

@@ -140,6 +140,9 @@ class EfficientNetB0Encoder(FrameEncoder):
         Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
         Input frames per output frame (32).
+    frame_offset : float
+        Centre of frame 0, in input frames (0: every convolution is centred, its
+        padding half its kernel, so frame ``i`` is centred on input frame ``32 i``).
 
     Examples
     --------
@@ -153,6 +156,7 @@ class EfficientNetB0Encoder(FrameEncoder):
     """
 
     time_stride = 32
+    frame_offset = 0.0
 
     def __init__(self, n_mels: int, embedding_dim: int = 1024) -> None:
         super().__init__(embedding_dim)

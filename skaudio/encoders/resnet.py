@@ -77,6 +77,9 @@ class ResNet18Encoder(FrameEncoder):
         Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
         Input frames per output frame (32).
+    frame_offset : float
+        Centre of frame 0, in input frames (0: every layer is centred, its padding
+        half its kernel, so frame ``i`` is centred on input frame ``32 i``).
 
     Examples
     --------
@@ -90,6 +93,7 @@ class ResNet18Encoder(FrameEncoder):
     """
 
     time_stride = 32
+    frame_offset = 0.0
 
     def __init__(self, n_mels: int, embedding_dim: int = 512) -> None:
         super().__init__(embedding_dim)
@@ -144,6 +148,11 @@ class ResNet18WaveformEncoder(FrameEncoder):
         Size of each frame embedding (``embedding_dim / 2``).
     time_stride : int
         Samples between frames (128).
+    frame_offset : float
+        Centre of frame 0, in samples: 7.5. Output ``t`` of the stem convolution is
+        centred on sample ``4 t + 1.5``, output ``t`` of its max-pool on stem outputs
+        ``4 t`` to ``4 t + 3`` (sample ``16 t + 7.5``), and the stages are centred, so
+        frame ``i`` is centred on sample ``128 i + 7.5``.
 
     Examples
     --------
@@ -158,6 +167,7 @@ class ResNet18WaveformEncoder(FrameEncoder):
 
     input_representation = "waveform"
     time_stride = 128
+    frame_offset = 7.5
 
     def __init__(self, n_mels: int | None = None, embedding_dim: int = 512) -> None:
         super().__init__(embedding_dim)
