@@ -1,7 +1,8 @@
 """Checkpoints of a pretraining run: written after every epoch, read back to resume.
 
 A checkpoint is one file per training stage (``<checkpoint_dir>/<stage>.pt``) holding
-the model's weights, the optimiser's state, the history and every random state the
+the model's weights, the optimiser's state, the history, the state of the callbacks
+that keep one (the position in the learning-rate schedule) and every random state the
 run draws from (torch's, the numpy generator of the data, the model's own
 generators), so that a resumed run continues exactly as the interrupted one would
 have. It is written to a temporary file and renamed, so a run killed while writing
@@ -37,8 +38,9 @@ __all__ = [
 ]
 
 #: version of the file layout; a file of another version is refused
-#: (2: the manifest identifies the data by content, the per-clip digests are stored)
-FORMAT = 2
+#: (2: the manifest identifies the data by content, the per-clip digests are stored;
+#: 3: the learning-rate schedule, its parameters in the manifest, its position saved)
+FORMAT = 3
 
 
 def _unwrapped(module: nn.Module) -> nn.Module:
@@ -130,17 +132,30 @@ def data_fingerprint(digests: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(digests).tobytes(), digest_size=16).hexdigest()
 
 
-def net_state(net, rng: np.random.Generator) -> dict:
-    """What a checkpoint saves of a net: its epochs, weights, optimiser, history, random states.
+def _stateful_callbacks(net) -> list:
+    """The net's named callbacks that keep a state (``state_dict``/``load_state_dict``)."""
+    return [
+        (name, callback)
+        for name, callback in getattr(net, "callbacks_", [])
+        if callable(getattr(callback, "state_dict", None))
+        and callable(getattr(callback, "load_state_dict", None))
+    ]
 
-    The tensors are the net's own (not copies): ``copy.deepcopy`` the result to keep
-    a snapshot that :func:`restore_checkpoint` can put back.
+
+def net_state(net, rng: np.random.Generator) -> dict:
+    """What a checkpoint saves of a net: epochs, weights, optimiser, history, callbacks, RNGs.
+
+    ``callbacks`` holds the ``state_dict()`` of every callback that has one (e.g.
+    the position of a :class:`skaudio.training.LearningRateSchedule`), by name. The
+    tensors are the net's own (not copies): ``copy.deepcopy`` the result to keep a
+    snapshot that :func:`restore_checkpoint` can put back.
     """
     return {
         "epochs": len(net.history),
         "module": _unwrapped(net.module_).state_dict(),
         "optimizer": net.optimizer_.state_dict(),
         "history": _plain(net.history.to_list()),
+        "callbacks": _plain({name: cb.state_dict() for name, cb in _stateful_callbacks(net)}),
         "random": _random_states(net, rng),
     }
 
@@ -259,8 +274,8 @@ def load_checkpoint(
     Returns
     -------
     state : dict or None
-        ``epochs``, ``module`` and ``optimizer`` state dicts, ``history`` (a list)
-        and ``random`` states; ``None`` for a stale checkpoint.
+        ``epochs``, ``module`` and ``optimizer`` state dicts, ``history`` (a list),
+        ``callbacks`` states and ``random`` states; ``None`` for a stale checkpoint.
 
     Raises
     ------
@@ -311,6 +326,9 @@ def load_checkpoint(
 def restore_checkpoint(net, state: dict, rng: np.random.Generator) -> None:
     """Put an initialised net, torch's and ``rng``'s random states back as saved.
 
+    The weights, the optimiser, the history, the state of every callback saved under
+    its name (a callback that was not saved keeps its own) and the random states.
+
     Parameters
     ----------
     net : skorch.NeuralNet
@@ -323,6 +341,10 @@ def restore_checkpoint(net, state: dict, rng: np.random.Generator) -> None:
     _unwrapped(net.module_).load_state_dict(state["module"])
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history = History(state["history"])
+    saved = state.get("callbacks", {})
+    for name, callback in _stateful_callbacks(net):
+        if name in saved:
+            callback.load_state_dict(saved[name])
     random = state["random"]
     torch.set_rng_state(random["torch"])
     if "cuda" in random and _model_device(net).type == "cuda":

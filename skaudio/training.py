@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import numpy as np
 from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring, ProgressBar
+from skorch.callbacks import LRScheduler, PassthroughScoring, ProgressBar
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset, get_worker_info
 
 from .clips import AudioClips, clips_of
 from .segments import random_offset
 
 __all__ = [
+    "LearningRateSchedule",
     "SegmentPairDataset",
     "SelfSupervisedNet",
     "TokenWindowDataset",
@@ -115,8 +120,13 @@ class SelfSupervisedNet(NeuralNet):
         return loss
 
 
-def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
-    """Callbacks of a pretraining run: per-epoch metrics, and a progress bar if verbose.
+def training_callbacks(
+    metric_names: tuple[str, ...],
+    verbose: int,
+    lr_schedule: str | None = None,
+    warmup_epochs: float = 0.0,
+) -> list:
+    """Callbacks of a pretraining run: per-epoch metrics, the learning rate, a progress bar.
 
     Parameters
     ----------
@@ -125,29 +135,196 @@ def training_callbacks(metric_names: tuple[str, ...], verbose: int) -> list:
         :class:`SelfSupervisedNet` as ``train_<name>``.
     verbose : int
         Whether to show a progress bar over the batches of each epoch.
+    lr_schedule : {"constant", "cosine"} or None, default=None
+        With a name, a :class:`LearningRateSchedule` of that ``schedule`` sets the
+        learning rate of every batch; ``None`` leaves it to the optimiser.
+    warmup_epochs : float, default=0.0
+        The schedule's warmup (see :class:`LearningRateSchedule`).
 
     Returns
     -------
     callbacks : list of (str, Callback)
         Named skorch callbacks: a ``PassthroughScoring`` per metric, averaging it over
-        the epoch under the name ``train_<name>``, then ``("progress", ProgressBar)``
-        if ``verbose``.
+        the epoch under the name ``train_<name>``, then
+        ``("lr_schedule", LearningRateSchedule)`` if ``lr_schedule`` is given, then
+        ``("progress", ProgressBar)`` if ``verbose``.
 
     Examples
     --------
     >>> from skaudio.training import training_callbacks
     >>> [name for name, _ in training_callbacks(("pretext_acc",), verbose=0)]
     ['train_pretext_acc']
-    >>> [name for name, _ in training_callbacks(("pretext_acc",), verbose=1)]
-    ['train_pretext_acc', 'progress']
+    >>> [name for name, _ in training_callbacks(("pretext_acc",), verbose=1, lr_schedule="cosine")]
+    ['train_pretext_acc', 'lr_schedule', 'progress']
     """
     callbacks: list = [
         (f"train_{name}", PassthroughScoring(name=f"train_{name}", on_train=True))
         for name in metric_names
     ]
+    if lr_schedule is not None:
+        callbacks.append(("lr_schedule", LearningRateSchedule(lr_schedule, warmup_epochs)))
     if verbose:
         callbacks.append(("progress", ProgressBar()))
     return callbacks
+
+
+def _lr_factor(step: int, *, offset: int, n_steps: int, warmup_steps: int, cosine: bool) -> float:
+    """Share of the base learning rate at step ``offset + step`` (from 0) of a run."""
+    step = min(offset + step, n_steps - 1)  # never past the run's last step
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if not cosine:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (n_steps - warmup_steps)))
+
+
+class LearningRateSchedule(LRScheduler):
+    r"""skorch callback setting the learning rate of every batch: warmup, then constant or cosine.
+
+    A *run* is one training call of the net (``fit`` or ``partial_fit``) of
+    :math:`E` epochs (the net's ``max_epochs``, or what :meth:`begin_run` says) and
+    :math:`S = E \times B` optimiser steps, with :math:`B` the batches per epoch (the
+    data loader's: ``ceil(n / batch_size)``, or ``n // batch_size`` with
+    ``iterator_train__drop_last``). Step :math:`s = 0, \dots, S - 1` trains at
+
+    .. math::
+
+        \eta_s = \eta \, \frac{s + 1}{W} \quad (s < W), \qquad
+        \eta_s = \eta \quad (\text{constant}), \qquad
+        \eta_s = \frac{\eta}{2} \Big(1 + \cos \frac{\pi (s - W)}{S - W}\Big)
+        \quad (\text{cosine}),
+
+    with :math:`\eta` the optimiser's initial rate and :math:`W =
+    \lceil \text{warmup\_epochs} \times B \rceil` warmup steps: a linear warmup
+    (Goyal et al., 2017) that never starts at 0, then a half-cosine decay
+    (Loshchilov & Hutter, 2017) that would reach 0 one step after the last, so that no
+    step trains at 0. A run shorter than its warmup ends below :math:`\eta`.
+
+    Under accelerate with ``split_batches=True`` (skaudio's distributed training,
+    :func:`skaudio.distributed.global_batch_accelerator`) every process takes a share
+    of each global batch, so it steps once per global batch: :math:`B` is the same in
+    every process and the schedule does not depend on their number.
+
+    The position in the run is the callback's state (:meth:`state_dict`), saved in
+    every checkpoint by :class:`skaudio.checkpoint.EpochCheckpoint` and put back by
+    :func:`skaudio.checkpoint.restore_checkpoint`: a resumed run trains at the rates of
+    the interrupted one. The rate of every batch, and of the last batch of every
+    epoch, is recorded in the history as ``event_name``.
+
+    Parameters
+    ----------
+    schedule : {"constant", "cosine"}, default="constant"
+    warmup_epochs : float, default=0.0
+        Length of the warmup, in epochs (rounded up to whole steps); 0 for none.
+    event_name : str or None, default="lr"
+        History key of the rates; ``None`` records nothing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from skaudio.training import LearningRateSchedule
+    >>> X, y = torch.randn(16, 3), torch.randn(16, 1)
+    >>> net = NeuralNetRegressor(torch.nn.Linear, module__in_features=3, module__out_features=1,
+    ...     lr=0.1, max_epochs=2, batch_size=4, train_split=None, verbose=0,
+    ...     callbacks=[LearningRateSchedule("cosine", warmup_epochs=0.5)]).fit(X, y)
+    >>> [round(lr, 4) for lr in net.history[:, "batches", :, "lr"][0]]  # 2 warmup steps
+    [0.05, 0.1, 0.1, 0.0933]
+    >>> [round(lr, 4) for lr in net.history[:, "lr"]]  # the last step of each epoch
+    [0.0933, 0.0067]
+    """
+
+    def __init__(
+        self, schedule: str = "constant", warmup_epochs: float = 0.0, event_name: str | None = "lr"
+    ) -> None:
+        super().__init__(policy=LambdaLR, monitor=None, event_name=event_name, step_every="batch")
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+
+    def initialize(self):
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not self.warmup_epochs >= 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        super().initialize()
+        self.run_epochs_ = None  # epochs of the next run (None: the net's max_epochs)
+        self.run_warmup_ = True
+        self.n_steps_ = None  # steps of the run in progress (None: no run)
+        self.warmup_steps_ = 0
+        self.step_ = 0  # steps of the run done
+        return self
+
+    def begin_run(self, epochs: int, *, warmup: bool = True) -> None:
+        """Make the next training call a new run of ``epochs`` epochs.
+
+        Parameters
+        ----------
+        epochs : int
+        warmup : bool, default=True
+            Whether the run starts with the warmup (False: a restart at the full rate).
+        """
+        self.run_epochs_ = epochs
+        self.run_warmup_ = warmup
+        self.n_steps_ = None
+
+    @staticmethod
+    def batches_per_epoch(net, X, y=None) -> int:
+        """Training batches per epoch of ``net`` on ``X``, as its data loader makes them."""
+        n = len(net.get_dataset(X, y))
+        params = net.get_params_for("iterator_train")
+        batch_size = params.get("batch_size", net.batch_size)
+        batch_size = n if batch_size in (None, -1) else batch_size
+        if params.get("drop_last", False):
+            return n // batch_size
+        return -(-n // batch_size)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        if self.n_steps_ is None:  # a new run (not one resumed from a checkpoint)
+            batches = self.batches_per_epoch(net, X, y)
+            epochs = net.max_epochs if self.run_epochs_ is None else self.run_epochs_
+            self.n_steps_ = max(1, epochs * batches)
+            warmup = self.run_warmup_ and self.warmup_epochs > 0
+            self.warmup_steps_ = math.ceil(self.warmup_epochs * batches) if warmup else 0
+            self.step_ = 0
+        factor = partial(
+            _lr_factor,
+            offset=self.step_,
+            n_steps=self.n_steps_,
+            warmup_steps=self.warmup_steps_,
+            cosine=self.schedule == "cosine",
+        )
+        # the base rate is the optimiser's first (its ``initial_lr``, set once)
+        self.lr_scheduler_ = LambdaLR(net.optimizer_, factor)
+
+    def on_batch_end(self, net, training, **kwargs) -> None:
+        if not training:
+            return
+        super().on_batch_end(net, training=training, **kwargs)
+        self.step_ += 1
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        batches = net.history[-1, "batches"]
+        if self.event_name is not None and batches and self.event_name in batches[-1]:
+            net.history.record(self.event_name, batches[-1][self.event_name])
+
+    def on_train_end(self, net, **kwargs) -> None:
+        # the run is over: the next training call starts a new one (a warm restart)
+        self.run_epochs_, self.run_warmup_, self.n_steps_ = None, True, None
+        self.lr_scheduler_ = None
+
+    def state_dict(self) -> dict:
+        """The position in the run in progress (plain numbers), for a checkpoint."""
+        return {
+            "n_steps": self.n_steps_,
+            "warmup_steps": self.warmup_steps_,
+            "step": self.step_,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume the run that :meth:`state_dict` described at its next step."""
+        self.n_steps_ = state["n_steps"]
+        self.warmup_steps_ = state["warmup_steps"]
+        self.step_ = state["step"]
 
 
 def seed_worker(worker_id: int) -> None:

@@ -110,6 +110,10 @@ def test_cpc_sampled_negatives_from_a_one_clip_batch_are_refused_before_training
             dict(input_representation="logmel", window_seconds=0.1, n_predict=None),
             r"gives 2 frame\(s\) of 640 samples; n_predict=4 needs at least 5",
         ),
+        (  # the encoder's own frames, not the finer ones transform_frames interleaves
+            dict(input_representation="logmel", window_seconds=0.3, n_predict=4),
+            r"gives 4 frame\(s\) of 640 samples; n_predict=4 needs at least 5",
+        ),
     ],
 )
 def test_cpc_window_too_short_for_n_predict_is_refused_before_training(clips, params, message):

@@ -108,6 +108,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "warmup_epochs": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
@@ -230,6 +232,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         With ``distributed``, the net trains through accelerate (one process of a
         multi-process run), with batch norms over the global batch and
         ``batch_size`` clips per global batch, split between the processes.
+
+        The learning rate of every batch is set by a
+        :class:`~skaudio.training.LearningRateSchedule` (``lr_schedule``,
+        ``warmup_epochs``), the net's callback ``"lr_schedule"``.
         """
         metric_names = getattr(criterion, "metric_names", ())
         verbose = int(self.verbose) if rank() == 0 else 0  # progress from one process
@@ -245,7 +251,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             iterator_train__pin_memory=self.device_.startswith("cuda"),
             iterator_train__num_workers=self.num_workers,
             iterator_train__worker_init_fn=seed_worker,
-            callbacks=training_callbacks(metric_names, verbose) + (callbacks or []),
+            callbacks=training_callbacks(
+                metric_names, verbose, self.lr_schedule, self.warmup_epochs
+            )
+            + (callbacks or []),
             verbose=verbose,
         )
         if not distributed:
@@ -265,12 +274,17 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         The estimator, its learning parameters and the data: number of clips, of
         samples, and a fingerprint of the clips (``digests``, see
         :func:`skaudio.checkpoint.clip_digests`), so that other data of the same
-        shape is not mistaken for the checkpoint's.
+        shape is not mistaken for the checkpoint's. With ``lr_schedule="cosine"``
+        also ``max_epochs``, over which the learning rate decays: such a run cannot
+        be extended (its rate is already near 0), only resumed.
         """
+        run_only = self._RUN_ONLY_PARAMS
+        if self.lr_schedule == "cosine":
+            run_only = run_only - {"max_epochs"}
         params = {
             name: repr(value)
             for name, value in sorted(self.get_params(deep=False).items())
-            if name not in self._RUN_ONLY_PARAMS
+            if name not in run_only
         }
         digests = clip_digests(clips) if digests is None else digests
         data = {
@@ -321,7 +335,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``<checkpoint_dir>/<stage>.pt``, and a checkpoint already there (from an
         interrupted fit of the same configuration on the same ``clips``) is loaded
         first: training continues from its last complete epoch, with its random
-        states, up to ``max_epochs`` in all.
+        states and its place in the learning-rate schedule (which spans the
+        ``max_epochs``), up to ``max_epochs`` in all.
 
         ``trained_on`` adds manifest entries for what the stage's input came from
         (e.g. the fingerprint of the tokenizer a later stage learns on): a checkpoint
@@ -383,8 +398,18 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """What continued training (``partial_fit``, ``warm_start``) iterates over."""
         return self._training_dataset(clips, targets, rng)
 
+    @staticmethod
+    def _schedule_callback(net):
+        """The net's :class:`~skaudio.training.LearningRateSchedule`, or None (an older net)."""
+        return dict(getattr(net, "callbacks_", [])).get("lr_schedule")
+
     def _continue(self, X, y, epochs: int) -> None:
-        """Train the fitted net ``epochs`` more epochs on ``X``, keeping optimiser state."""
+        """Train the fitted net ``epochs`` more epochs on ``X``, keeping optimiser state.
+
+        The learning-rate schedule restarts over these epochs (a warm restart, as in
+        SGDR), at the full rate: the warmup is repeated only for a net that never took
+        an optimiser step (fitted with ``max_epochs=0``).
+        """
         self._fitted_model()  # fitted, at the same sample rate
         clips = as_clips(X, sample_rate=self.sample_rate)
         targets = self._check_targets(y, len(clips), continuing=True)
@@ -400,6 +425,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             dataset = self._continue_dataset(clips, targets, rng)
             # an interrupted (or failed) continuation leaves the net as it was
             snapshot = copy.deepcopy(net_state(self.net_, rng))
+            schedule = self._schedule_callback(self.net_)
+            if schedule is not None:
+                schedule.begin_run(epochs, warmup=not self.net_.optimizer_.state)
             try:
                 self.net_.partial_fit(dataset, None, epochs=epochs)
             except BaseException:
@@ -510,6 +538,15 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         neighbours; clips shorter than ``segment_seconds`` are zero-padded at the end to
         that length and only the frames that start inside the clip are kept (at least
         one). The frames do not depend on which other clips are in ``X``.
+
+        Frames are ``model.frame_hop`` samples apart: at most 50 ms for the
+        convolutional encoders of COLA and the two-view estimator (HEAR's guidance).
+        An encoder whose own frames are coarser (160 ms for the CNN) runs on ``k``
+        shifted copies of the clip and its frames are interleaved
+        (:meth:`skaudio.models.EmbeddingModel.embed_frames`): an exact evaluation of
+        the same network at a finer hop, which costs ``k`` times the frame pass. Every
+        ``k``-th frame (``model.frame_interleave``), from the first, is a frame that
+        the clip embedding of :meth:`transform` pools.
 
         Parameters
         ----------

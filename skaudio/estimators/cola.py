@@ -85,6 +85,23 @@ class COLAEmbedder(BaseAudioEmbedder):
         that pretraining must beat.
     lr : float, default=1e-3
         AdamW learning rate.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate of each optimiser step (one per batch) after the warmup:
+        ``"constant"`` keeps ``lr``; ``"cosine"`` decays it from ``lr`` along a half
+        cosine over the steps of ``max_epochs``, to 0 one step after the last (see
+        :class:`skaudio.training.LearningRateSchedule`). Continued training
+        (:meth:`partial_fit`, ``warm_start``) restarts the schedule over the epochs of
+        that call at ``lr``, without a new warmup (a warm restart, as in SGDR: the
+        weights and the optimiser's moment estimates are trained already); no step
+        trains at 0. With ``"cosine"``, a checkpoint resumes only under the same
+        ``max_epochs``. ``history_`` records the rate of every batch and epoch as
+        ``lr``.
+    warmup_epochs : float, default=0.0
+        Epochs over which the rate rises linearly, step by step, from ``lr / W`` to
+        ``lr`` at the start of pretraining (``W`` steps: ``warmup_epochs`` times the
+        batches per epoch, rounded up; the global batches, as many in every process
+        of distributed training), before either schedule; 0 for none. A fit shorter
+        than its warmup ends below ``lr``.
     weight_decay : float, default=0.0
         AdamW weight decay.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
@@ -188,6 +205,8 @@ class COLAEmbedder(BaseAudioEmbedder):
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
+        warmup_epochs: float = 0.0,
         weight_decay: float = 0.0,
         device: str = "auto",
         num_workers: int = 0,
@@ -213,6 +232,8 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
         self.device = device
         self.num_workers = num_workers
