@@ -6,6 +6,7 @@ from .estimators import (
     ContrastiveAudioEmbedder,
     CPCEmbedder,
     TokenTransformerEmbedder,
+    make_byol_a,
 )
 from .exceptions import SkaudioWarning
 from .io import check_audio
@@ -22,4 +23,5 @@ __all__ = [
     "TokenTransformerEmbedder",
     "__version__",
     "check_audio",
+    "make_byol_a",
 ]

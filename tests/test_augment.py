@@ -309,6 +309,6 @@ def test_linear_fader_adds_a_linear_ramp_in_level_over_time():
 
 def test_byol_a_policies():
     names = [type(a).__name__ for a in A.make_policy("byol-a")]
-    assert names == ["LogMixupExp", "RandomResizedCrop", "LinearFader"]
+    assert names == ["LogMixupExp", "RandomResizedCrop", "LinearFader", "BatchStandardize"]
     assert A.make_policy("byol-a-pitch")[1].freq_scale == (1.0, 1.0)
     assert all(a.domain == "spectrogram" for a in A.make_policy("byol-a"))

@@ -92,6 +92,9 @@ def _expected_failed_checks(estimator):
         ContrastiveAudioEmbedder(**{**TINY, "augmentations": "waveform+spectrogram"}),
         ContrastiveAudioEmbedder(**TINY, objective="barlow_twins"),
         ContrastiveAudioEmbedder(**TINY, objective="vicreg"),
+        ContrastiveAudioEmbedder(
+            **TINY, objective="byol", input_normalization="dataset", augmentations="byol-a"
+        ),
         TokenTransformerEmbedder(
             sample_rate=8000,
             n_mels=8,

@@ -47,11 +47,13 @@ def _clar_policy() -> list[Augmentation]:
 
 
 def _byol_a_policy(freq_scale: tuple[float, float] = (0.6, 1.5)) -> list[Augmentation]:
-    """BYOL-A's views: log-mixup-exp, random resize crop, random linear fader (v2)."""
+    """BYOL-A's views: log-mixup-exp, random resize crop, random linear fader (v2),
+    then the post-normalisation of the batch."""
     return [
         LogMixupExp(0.4),
         S.RandomResizedCrop(time_scale=(0.6, 1.5), freq_scale=freq_scale),
         S.LinearFader(4.34),
+        S.BatchStandardize(),
     ]
 
 
@@ -82,8 +84,12 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
     - ``"waveform+spectrogram"``: the waveform policy then the spectrogram policy;
     - ``"byol-a"``: BYOL-A's views (Niizumi et al., 2021, 2023): log-mixup-exp with
       another clip of the batch, a random resize crop of 0.6-1.5 on both axes and a
-      random linear fader (BYOL-A's pre- and post-normalisation are not
-      augmentations and are not included);
+      random linear fader, then BYOL-A's post-normalisation,
+      :class:`~skaudio.augment.BatchStandardize` (the training batch standardised
+      by its own statistics). Its pre-normalisation is not an augmentation: it is
+      the estimators' ``input_normalization="dataset"``, which these two policies
+      need (the encoder is trained on standardised inputs, so it must embed
+      standardised inputs too);
     - ``"byol-a-pitch"``: the same without frequency scaling, which keeps pitch.
 
     Each call builds new augmentation objects.

@@ -17,6 +17,7 @@ __all__ = [
     "AdditiveNoise",
     "AmplitudeScaling",
     "BandStop",
+    "BatchStandardize",
     "CheckerboardNoise",
     "FrequencyFlip",
     "FrequencyMasking",
@@ -511,3 +512,49 @@ class LinearFader(_SpectrogramAugmentation):
         position = torch.linspace(0.0, 1.0, n_frames, device=x.device)
         ramp = ends[0, :, None] + (ends[1] - ends[0])[:, None] * position
         return x + ramp[:, None, :].to(x.dtype)
+
+
+@dataclass
+class BatchStandardize(_SpectrogramAugmentation):
+    """Standardise the batch by its own mean and standard deviation (BYOL-A's post-norm).
+
+    Every value of the batch becomes ``(x - mean) / std``, the mean and the (unbiased)
+    standard deviation being those of all the values of the batch, so the output has
+    mean 0 and standard deviation 1. BYOL-A (Niizumi et al., 2021) standardises each
+    training batch so after its augmentations, which shift the statistics the
+    dataset pre-normalisation set; :class:`skaudio.models.ContrastiveModel` passes
+    both views of a batch together, ``[view 1; view 2]``, which is BYOL-A's batch
+    too. Stateless and deterministic (``generator`` is not used); ``std`` is floored
+    at ``eps``, so a constant batch becomes zeros. The ``"byol-a"`` and
+    ``"byol-a-pitch"`` policies end with it.
+
+    It is a training-time transform, like every augmentation: embeddings see
+    inputs standardised by the dataset statistics instead
+    (``input_normalization="dataset"``), which is what it approximates. Its
+    ``standardizes`` attribute (True) tells the model to apply the dataset
+    standardisation before it, not after. Call it as ``aug(x, generator)`` with a
+    log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)``; the output has the
+    same shape.
+
+    Parameters
+    ----------
+    eps : float, default=1e-5
+        Smallest standard deviation divided by.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import BatchStandardize
+    >>> x = -40 + 20 * torch.randn(4, 16, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = BatchStandardize()(x, torch.Generator().manual_seed(0))
+    >>> out.shape, abs(round(out.mean().item(), 4)), round(out.std().item(), 4)
+    (torch.Size([4, 16, 20]), 0.0, 1.0)
+    """
+
+    eps: float = 1e-5
+    standardizes = True
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        values = x.float()
+        mean, std = values.mean(), values.std()
+        return ((values - mean) / std.clamp_min(self.eps)).to(x.dtype)

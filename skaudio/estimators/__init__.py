@@ -3,6 +3,7 @@
 from .cola import COLAEmbedder
 from .contrastive import ContrastiveAudioEmbedder
 from .cpc import CPCEmbedder
+from .presets import make_byol_a
 from .token_transformer import TokenTransformerEmbedder
 
 __all__ = [
@@ -10,4 +11,5 @@ __all__ = [
     "CPCEmbedder",
     "ContrastiveAudioEmbedder",
     "TokenTransformerEmbedder",
+    "make_byol_a",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -11,12 +12,47 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..augment import make_policy
 from ..exceptions import DegenerateTrainingWarning
-from ..losses import BarlowTwinsCriterion, NTXentCriterion, VICRegCriterion
-from ..models import ContrastiveModel
+from ..losses import BarlowTwinsCriterion, BYOLCriterion, NTXentCriterion, VICRegCriterion
+from ..models import BYOLModel, ContrastiveModel
 from ..training import SegmentPairDataset
 from ._base import BaseAudioEmbedder
 
 __all__ = ["ContrastiveAudioEmbedder"]
+
+#: most training crops the statistics of ``input_normalization="dataset"`` are measured on
+_NORMALIZATION_CROPS = 1024
+
+
+def _log_mel_statistics(frontend, clips, segment_length: int, batch_size: int, seed: int):
+    """Mean and (population) standard deviation of the log-mel values of training crops.
+
+    One random crop of each clip, of at most ``_NORMALIZATION_CROPS`` clips drawn
+    without replacement, all from a generator seeded with ``seed``; accumulated in
+    float64, batch by batch (Chan et al.'s pairwise update), so memory holds one batch.
+    A standard deviation under 1e-3 dB (constant crops, such as silence) is taken as
+    1: the input is then only centred.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(clips)
+    chosen = np.arange(n)
+    if n > _NORMALIZATION_CROPS:
+        chosen = np.sort(rng.choice(n, _NORMALIZATION_CROPS, replace=False))
+    count, mean, m2 = 0, 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(chosen), batch_size):
+            crops = [
+                clips.random_segment(int(i), segment_length, rng)
+                for i in chosen[start : start + batch_size]
+            ]
+            values = frontend(torch.from_numpy(np.stack(crops))).double().flatten()
+            k, batch_mean = values.numel(), values.mean().item()
+            batch_m2 = (values - batch_mean).square().sum().item()
+            delta, total = batch_mean - mean, count + k
+            mean += delta * k / total
+            m2 += batch_m2 + delta**2 * count * k / total
+            count = total
+    std = math.sqrt(m2 / count)
+    return mean, std if std >= 1e-3 else 1.0
 
 
 def _is_unlabelled(label: object) -> bool:
@@ -70,8 +106,10 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     views of a clip together and pushes the other ``2 * batch_size - 2`` views apart;
     the non-contrastive objectives ``"barlow_twins"`` and ``"vicreg"`` need no
     negatives, and keep the projections from collapsing through statistics of the
-    batch instead. Embeddings are the encoder's output, before the head, computed
-    without augmentation.
+    batch instead; ``"byol"`` has an online network predict a slowly moving target
+    network's projection of the other view. Embeddings are the encoder's output,
+    before the head, computed without augmentation. :func:`skaudio.make_byol_a` sets
+    BYOL-A's recipe.
 
     With ``supervised_weight > 0``, ``fit(X, y)`` is semi-supervised as in CLAR: a
     linear classifier on the projection adds ``supervised_weight`` times the
@@ -96,6 +134,21 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     input_representation : {"logmel", "waveform"}, default="logmel"
         What the encoder reads: log-mel spectrograms or raw waveforms (then only
         waveform augmentations apply).
+    input_normalization : {"auto", "none", "dataset"}, default="auto"
+        ``"auto"`` is ``"dataset"`` when the augmentations standardise their batches
+        (the ``"byol-a"`` policies, or a :class:`~skaudio.augment.BatchStandardize`
+        in the list), else ``"none"`` (the log-mel in dB, as it is).
+        ``"dataset"`` standardises the encoder's log-mel input with the mean and
+        standard deviation of the log-mel values (dB) of the training data (BYOL-A's
+        pre-normalisation): :meth:`fit` measures them, before training, on one
+        random crop of each of up to 1024 clips (drawn from ``random_state``) and
+        stores them in the model (buffers ``input_mean``, ``input_std`` of
+        ``net_.module_``), which then standardises in training (after the
+        spectrogram augmentations, which work in dB, and before a
+        :class:`~skaudio.augment.BatchStandardize`) and in :meth:`transform`.
+        Continued training keeps the first fit's statistics. Raw-waveform encoders
+        refuse it (ValueError). The ``"byol-a"`` policies need it (``"none"`` with
+        them is refused).
     embedding_dim : int, default=512
         Size of the embeddings returned by :meth:`transform`.
     readout_bands : int, default=1
@@ -110,12 +163,16 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
         ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``,
         ``"byol-a"``, ``"byol-a-pitch"``; see :func:`skaudio.augment.make_policy`) or a
-        list of augmentation objects from :mod:`skaudio.augment`.
+        list of augmentation objects from :mod:`skaudio.augment`. The ``"byol-a"``
+        policies end with BYOL-A's post-normalisation
+        (:class:`~skaudio.augment.BatchStandardize`), which trains the encoder on
+        standardised inputs: they need ``input_normalization="dataset"`` (what
+        ``"auto"`` picks for them) so that it embeds standardised inputs too.
     projection_dim : int, default=128
         Width of the projection head's layers.
     projection_layers : int, default=2
         Linear layers in the projection head.
-    objective : {"nt_xent", "barlow_twins", "vicreg"}, default="nt_xent"
+    objective : {"nt_xent", "barlow_twins", "vicreg", "byol"}, default="nt_xent"
         The pretraining loss on the two views' projections:
 
         - ``"nt_xent"``: SimCLR's contrastive NT-Xent
@@ -128,12 +185,31 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
           set for 8192-d projections and batches of 2048);
         - ``"vicreg"``: VICReg (Bardes, Ponce & LeCun, 2022), with the paper's
           weights 25 (invariance), 25 (variance) and 1 (covariance)
-          (:class:`skaudio.losses.VICRegCriterion`).
+          (:class:`skaudio.losses.VICRegCriterion`);
+        - ``"byol"``: BYOL (Grill et al., 2020; on audio BYOL-A, Niizumi et al.,
+          2021): a predictor (BYOL's 2-layer MLP of ``projection_dim``, as the
+          projection head, which is then also BYOL's MLP: batch norm and ReLU
+          between its layers) on the online projection regresses the projection of
+          the other view by a target network, an exponential moving average of the
+          encoder and head with momentum ``byol_momentum``
+          (:class:`skaudio.models.BYOLModel`,
+          :class:`skaudio.losses.BYOLCriterion`; the symmetrised loss, in [0, 8]).
 
-        Both non-contrastive objectives are statistics of the batch (the global
-        batch in distributed training) and ignore ``temperature``.
+        Barlow Twins and VICReg are statistics of the batch (the global batch in
+        distributed training); all three non-contrastive objectives ignore
+        ``temperature``.
     temperature : float, default=0.2
         NT-Xent temperature; ignored by the non-contrastive objectives.
+    byol_momentum : float, default=0.99
+        BYOL's base momentum :math:`\\tau_{\\text{base}}` of the target network, in
+        [0, 1]: after each optimiser step the target moves to ``tau * target +
+        (1 - tau) * online``, ``tau`` rising from ``byol_momentum`` to 1 along a
+        cosine over the optimiser steps of the fit (``max_epochs`` times the batches
+        per epoch; :func:`skaudio.losses.byol_momentum`). Continued training
+        (:meth:`partial_fit`, ``warm_start``) restarts that schedule over the steps
+        of the call, so the target keeps following the online network (a schedule
+        stretched instead would leave it frozen at ``tau`` near 1). Ignored by the
+        other objectives.
     supervised_weight : float, default=0.0
         Weight of the supervised cross-entropy on labelled clips, added to any
         ``objective``; 0 ignores ``y``.
@@ -142,6 +218,23 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     max_epochs : int, default=100
         Pretraining epochs; ``0`` keeps the randomly initialised encoder.
     lr : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate of each optimiser step (one per batch) after the warmup:
+        ``"constant"`` keeps ``lr``; ``"cosine"`` decays it from ``lr`` along a half
+        cosine over the steps of ``max_epochs``, to 0 one step after the last (see
+        :class:`skaudio.training.LearningRateSchedule`). Continued training
+        (:meth:`partial_fit`, ``warm_start``) restarts the schedule over the epochs of
+        that call at ``lr``, without a new warmup (a warm restart, as in SGDR: the
+        weights and the optimiser's moment estimates are trained already); no step
+        trains at 0. With ``"cosine"``, a checkpoint resumes only under the same
+        ``max_epochs``. ``history_`` records the rate of every batch and epoch as
+        ``lr``.
+    warmup_epochs : float, default=0.0
+        Epochs over which the rate rises linearly, step by step, from ``lr / W`` to
+        ``lr`` at the start of pretraining (``W`` steps: ``warmup_epochs`` times the
+        batches per epoch, rounded up; the global batches, as many in every process
+        of distributed training), before either schedule; 0 for none. A fit shorter
+        than its warmup ends below ``lr``.
     weight_decay : float, default=0.0
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``.
@@ -173,14 +266,19 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     Attributes
     ----------
     net_ : skorch.NeuralNet
-        ``net_.module_`` is a :class:`skaudio.models.ContrastiveModel`.
+        ``net_.module_`` is a :class:`skaudio.models.ContrastiveModel`, or a
+        :class:`skaudio.models.BYOLModel` for ``objective="byol"``.
     history_ : skorch.History
         Per-epoch ``train_loss`` and the objective's metric: ``train_pretext_acc``
         for ``"nt_xent"`` (how often a view's nearest other view is its pair),
         ``train_diagonal_corr`` for ``"barlow_twins"`` (mean on-diagonal
         cross-correlation of the views, 1 when invariant) and
         ``train_embedding_std`` for ``"vicreg"`` (mean per-dimension standard
-        deviation of the projections; near 0 means collapse).
+        deviation of the projections; near 0 means collapse);
+        ``train_target_cosine`` and ``train_target_std`` for ``"byol"`` (cosine of
+        the predictions with the target projections, and the spread of the
+        normalised target projections: about 1, near 0 means collapse; see
+        :class:`skaudio.losses.BYOLCriterion`).
     classes_ : ndarray of shape (n_classes,)
         Labels seen in semi-supervised training (empty when ``y`` was not used), set
         by the first fit and kept by continued training.
@@ -196,7 +294,10 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     J. Zbontar, L. Jing, I. Misra, Y. LeCun, S. Deny. "Barlow Twins: self-supervised
     learning via redundancy reduction." ICML 2021. A. Bardes, J. Ponce, Y. LeCun.
     "VICReg: variance-invariance-covariance regularization for self-supervised
-    learning." ICLR 2022.
+    learning." ICLR 2022. J.-B. Grill et al. "Bootstrap your own latent: a new
+    approach to self-supervised learning." NeurIPS 2020. D. Niizumi, D. Takeuchi,
+    Y. Ohishi, N. Harada, K. Kashino. "BYOL for audio: self-supervised learning for
+    general-purpose audio representation." IJCNN 2021.
 
     Examples
     --------
@@ -212,12 +313,14 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     _parameter_constraints: dict = {
         **BaseAudioEmbedder._parameter_constraints,
         "input_representation": [StrOptions({"logmel", "waveform"})],
+        "input_normalization": [StrOptions({"auto", "none", "dataset"})],
         "augmentations": [str, list, tuple],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "readout_bands": [Interval(Integral, 1, None, closed="left")],
         "projection_layers": [Interval(Integral, 1, None, closed="left")],
-        "objective": [StrOptions({"nt_xent", "barlow_twins", "vicreg"})],
+        "objective": [StrOptions({"nt_xent", "barlow_twins", "vicreg", "byol"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "byol_momentum": [Interval(Real, 0, 1, closed="both")],
         "supervised_weight": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -229,6 +332,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         n_mels: int = 64,
         encoder: str = "cnn",
         input_representation: str = "logmel",
+        input_normalization: str = "auto",
         embedding_dim: int = 512,
         readout_bands: int = 1,
         augmentations="spectrogram",
@@ -236,10 +340,13 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         projection_layers: int = 2,
         objective: str = "nt_xent",
         temperature: float = 0.2,
+        byol_momentum: float = 0.99,
         supervised_weight: float = 0.0,
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
+        warmup_epochs: float = 0.0,
         weight_decay: float = 0.0,
         device: str = "auto",
         num_workers: int = 0,
@@ -254,6 +361,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.n_mels = n_mels
         self.encoder = encoder
         self.input_representation = input_representation
+        self.input_normalization = input_normalization
         self.embedding_dim = embedding_dim
         self.readout_bands = readout_bands
         self.augmentations = augmentations
@@ -261,10 +369,13 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.projection_layers = projection_layers
         self.objective = objective
         self.temperature = temperature
+        self.byol_momentum = byol_momentum
         self.supervised_weight = supervised_weight
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
         self.device = device
         self.num_workers = num_workers
@@ -279,12 +390,24 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         return self.objective == "nt_xent"
 
     def _check_pretraining(self, clips) -> None:
-        """Warn when a non-contrastive objective gets batches of a single clip.
+        """Refuse a batch-standardising policy without dataset normalisation; warn when
+        a batch-statistics objective gets batches of a single clip.
 
-        NT-Xent's missing negatives are the base class's warning.
+        NT-Xent's missing negatives are the base class's warning; BYOL's loss is a
+        mean over clips, defined for one clip.
         """
         super()._check_pretraining(clips)
-        if self.objective != "nt_xent" and min(len(clips), self.batch_size) < 2:
+        standardizing = self._standardizing_augmentations()
+        if standardizing and self.input_normalization == "none":
+            raise ValueError(
+                f"augmentations={self.augmentations!r} end with {standardizing[0]!r} (BYOL-A's "
+                "post-normalisation), which trains the encoder on standardised inputs, but "
+                "input_normalization='none' embeds raw log-mel (dB) inputs; set "
+                "input_normalization='dataset', or leave BatchStandardize out of the "
+                "augmentations"
+            )
+        statistics = ("barlow_twins", "vicreg")
+        if self.objective in statistics and min(len(clips), self.batch_size) < 2:
             what = f"{len(clips)} clip" if len(clips) < 2 else f"batch_size={self.batch_size}"
             warnings.warn(
                 f"{type(self).__name__} trains on {what}: a batch holds a single clip, so "
@@ -368,8 +491,27 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
             )
         return targets
 
+    def _standardizing_augmentations(self) -> list:
+        """The augmentations that standardise their batch (BYOL-A's post-normalisation)."""
+        return [
+            aug for aug in make_policy(self.augmentations) if getattr(aug, "standardizes", False)
+        ]
+
+    @property
+    def _input_normalization(self) -> str:
+        """``input_normalization`` with ``"auto"`` resolved to ``"dataset"`` or ``"none"``."""
+        if self.input_normalization != "auto":
+            return self.input_normalization
+        return "dataset" if self._standardizing_augmentations() else "none"
+
     def _build_model(self) -> ContrastiveModel:
-        return ContrastiveModel(
+        if self._input_normalization != "none" and self.input_representation == "waveform":
+            raise ValueError(
+                f"input_normalization={self.input_normalization!r} standardises log-mel "
+                "spectrograms, but input_representation='waveform' feeds raw waveforms to "
+                "the encoder; use input_normalization='none' with waveform encoders"
+            )
+        settings = dict(
             frontend=self._build_frontend(),
             encoder=self._build_encoder(self.input_representation, self.readout_bands),
             augmentations=make_policy(self.augmentations),
@@ -379,8 +521,67 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
             # drawn from torch inside fit's seeded block: a function of random_state
             augment_seed=int(torch.randint(2**31 - 1, (1,))),
         )
+        if self._input_normalization == "dataset":
+            settings["normalize_input"] = True
+        if self.objective == "byol":
+            # the schedule's length is set from the data in _train
+            return BYOLModel(**settings, momentum=self.byol_momentum)
+        return ContrastiveModel(**settings)
 
-    def _build_criterion(self) -> NTXentCriterion | BarlowTwinsCriterion | VICRegCriterion:
+    def _steps(self, dataset, epochs: int) -> int:
+        """Optimiser steps of ``epochs`` epochs over ``dataset`` (the last batch may be short)."""
+        return math.ceil(len(dataset) / self.batch_size) * epochs
+
+    def _train(self, module, criterion, dataset, rng, *, clips, **kwargs):
+        """Set the model's data-dependent state, then train (see the base class).
+
+        Before the first epoch: the dataset statistics of ``input_normalization``
+        (from a seed drawn from torch in fit's seeded block, so a function of
+        ``random_state``, the same in every process of a distributed run) and the
+        length of BYOL's momentum schedule. A resumed run sets both again, then loads
+        the checkpoint's (the same) values with the weights.
+        """
+        if getattr(module, "normalizes_input", False):
+            seed = int(torch.randint(2**31 - 1, (1,)))
+            mean, std = _log_mel_statistics(
+                module.frontend, clips, self._segment_length, self.batch_size, seed
+            )
+            module.set_input_statistics(mean, std)
+        if isinstance(module, BYOLModel):
+            module.restart_momentum_schedule(self._steps(dataset, self.max_epochs))
+        return super()._train(module, criterion, dataset, rng, clips=clips, **kwargs)
+
+    def _continue(self, X, y, epochs: int) -> None:
+        """Continued training; BYOL's momentum schedule restarts over its steps.
+
+        An interrupted (or failed) continuation leaves the schedule as it was.
+        """
+        model = self.net_.module_
+        if not isinstance(model, BYOLModel):
+            return super()._continue(X, y, epochs)
+        before = model.target_step.clone(), model.target_steps.clone()
+        self._continuation_epochs = epochs  # read by _continue_dataset
+        try:
+            super()._continue(X, y, epochs)
+        except BaseException:
+            model.target_step.copy_(before[0])
+            model.target_steps.copy_(before[1])
+            raise
+        finally:
+            del self._continuation_epochs
+
+    def _continue_dataset(self, clips, targets, rng):
+        dataset = super()._continue_dataset(clips, targets, rng)
+        model = self.net_.module_
+        if isinstance(model, BYOLModel):
+            model.restart_momentum_schedule(self._steps(dataset, self._continuation_epochs))
+        return dataset
+
+    def _build_criterion(
+        self,
+    ) -> NTXentCriterion | BarlowTwinsCriterion | VICRegCriterion | BYOLCriterion:
+        if self.objective == "byol":
+            return BYOLCriterion(supervised_weight=self.supervised_weight)
         if self.objective == "barlow_twins":
             # 1 / dim: each row of the cross-correlation weighs its dim - 1 off-diagonal
             # entries about as much as its diagonal one, at every width. The paper's

@@ -4,7 +4,7 @@
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
 - non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with
-  the criteria of the last two (:mod:`._non_contrastive`);
+  their criteria (:mod:`._non_contrastive`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
@@ -29,6 +29,8 @@ from ._multi_strategy import (
 )
 from ._non_contrastive import (
     BarlowTwinsCriterion,
+    BYOLCriterion,
+    BYOLOutput,
     VICRegCriterion,
     barlow_twins_loss,
     byol_loss,
@@ -45,6 +47,8 @@ from ._tokens import (
 )
 
 __all__ = [
+    "BYOLCriterion",
+    "BYOLOutput",
     "BarlowTwinsCriterion",
     "COLACriterion",
     "COLAOutput",

@@ -5,12 +5,15 @@ Each takes the two views' outputs of a batch, ``z1`` and ``z2`` of shape
 in float32 whatever the inputs' dtype (their sums of squares overflow or round badly
 in half precision). :class:`BarlowTwinsCriterion` and :class:`VICRegCriterion` wrap
 the last two as skorch criteria of the two-view model,
-:class:`skaudio.models.ContrastiveModel`.
+:class:`skaudio.models.ContrastiveModel`; :class:`BYOLCriterion` wraps BYOL's loss on
+the output (:class:`BYOLOutput`) of its model with a target network,
+:class:`skaudio.models.BYOLModel`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,8 @@ from ..distributed import gather, gather_with_grad
 from ._contrastive import _add_supervised
 
 __all__ = [
+    "BYOLCriterion",
+    "BYOLOutput",
     "BarlowTwinsCriterion",
     "VICRegCriterion",
     "barlow_twins_loss",
@@ -451,3 +456,140 @@ class VICRegCriterion(_TwoViewCriterion):
         if z.shape[0] < 2:
             return {"embedding_std": 0.0}
         return {"embedding_std": z.std(dim=0).mean().item()}
+
+
+class BYOLOutput(NamedTuple):
+    """What :class:`skaudio.models.BYOLModel` returns in pretraining.
+
+    The input of :class:`BYOLCriterion`; each field is also an attribute. Row ``i``
+    of every field is clip ``i`` of the batch.
+
+    Parameters
+    ----------
+    predictions1, predictions2 : Tensor of shape (batch, projection_dim)
+        The online network's predictions :math:`q` of the first and second view.
+    class_logits : Tensor of shape (2 * batch, n_classes) or None
+        The classifier's logits of the online projections of ``[view 1; view 2]``
+        (semi-supervised training), or None.
+    targets1, targets2 : Tensor of shape (batch, projection_dim)
+        The target network's projections :math:`z'` of the first and second view
+        (computed without gradient).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import BYOLOutput
+    >>> output = BYOLOutput(*torch.zeros(2, 4, 8), None, *torch.ones(2, 4, 8))
+    >>> output.predictions1.shape, output.class_logits, float(output.targets2.sum())
+    (torch.Size([4, 8]), None, 32.0)
+    """
+
+    predictions1: torch.Tensor
+    predictions2: torch.Tensor
+    class_logits: torch.Tensor | None
+    targets1: torch.Tensor
+    targets2: torch.Tensor
+
+
+def _normalized_std(z: torch.Tensor) -> float:
+    """SimSiam's collapse indicator: the per-dimension std of the l2-normalised rows
+    times sqrt(dim), averaged over dimensions: about 1 for spread-out rows, 0 when collapsed."""
+    if z.shape[0] < 2:
+        return 0.0
+    z = F.normalize(z.detach().float(), dim=-1)
+    return (z.std(dim=0).mean() * math.sqrt(z.shape[1])).item()
+
+
+class BYOLCriterion(nn.Module):
+    r"""skorch criterion of BYOL's symmetrised loss, plus an optional supervised term.
+
+    The model's output is a :class:`BYOLOutput`, as returned by
+    :class:`skaudio.models.BYOLModel`: the online predictions :math:`q_1, q_2` of
+    the two views and the target projections :math:`z'_1, z'_2`. The loss is
+    (Grill et al., 2020, eq. 2 and its symmetrisation)
+
+    .. math::
+
+        L = \text{byol\_loss}(q_1, \mathrm{sg}(z'_2))
+          + \text{byol\_loss}(q_2, \mathrm{sg}(z'_1)),
+
+    each term being the batch mean of :math:`2 - 2 \cos` (:func:`byol_loss`), so
+    :math:`L` lies in [0, 8]: the sum of the two directions, as in the paper and in
+    BYOL-A's code, not their mean. With ``class_logits`` given and
+    ``supervised_weight > 0``, the cross-entropy of both views of the labelled clips
+    (target ``>= 0``; ``-1`` marks unlabelled clips) is added with weight
+    ``supervised_weight``, exactly as in :class:`NTXentCriterion`.
+
+    Unlike :class:`BarlowTwinsCriterion` and :class:`VICRegCriterion` (the pattern of
+    the other two-view criteria), the loss is a mean of per-clip terms, not a
+    statistic of the batch: nothing is gathered in multi-process training (DDP's
+    averaging of the gradients makes each process's local mean the global one), and
+    a batch of a single clip is an ordinary batch.
+
+    Parameters
+    ----------
+    supervised_weight : float, default=0.0
+        Weight of the supervised cross-entropy; 0 trains without labels.
+
+    Attributes
+    ----------
+    metric_names : tuple of str
+        ``("target_cosine", "target_std")``, logged as ``train_target_cosine`` and
+        ``train_target_std`` by :class:`skaudio.training.SelfSupervisedNet`: the mean
+        cosine similarity of each prediction with the target projection of the other
+        view (1 when the online network predicts the target perfectly, which a
+        collapsed network also does), and the per-dimension standard deviation over
+        the batch of the l2-normalised target projections times
+        :math:`\sqrt{\text{dim}}` (SimSiam's collapse indicator: about 1 when the
+        projections are spread out, 0 when they collapse to one point).
+
+    See Also
+    --------
+    byol_loss, byol_momentum
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.losses import BYOLCriterion, BYOLOutput, byol_loss
+    >>> _ = torch.manual_seed(0)
+    >>> q1, q2, t1, t2 = torch.randn(4, 16, 8)  # (batch, dim) each
+    >>> output = BYOLOutput(q1, q2, None, t1, t2)
+    >>> loss = BYOLCriterion()(output, torch.full((16,), -1))
+    >>> bool(loss == byol_loss(q1, t2) + byol_loss(q2, t1))
+    True
+    >>> sorted(BYOLCriterion().metrics(output))
+    ['target_cosine', 'target_std']
+    """
+
+    metric_names = ("target_cosine", "target_std")
+
+    def __init__(self, supervised_weight: float = 0.0) -> None:
+        super().__init__()
+        self.supervised_weight = supervised_weight
+
+    def forward(self, y_pred: BYOLOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of a batch.
+
+        Parameters
+        ----------
+        y_pred : BYOLOutput
+            Predictions and target projections of both views, and class logits.
+        target : Tensor of shape (batch,) or None, default=None
+            Class code of each clip, ``-1`` when unlabelled; used only by the
+            supervised term.
+
+        Returns
+        -------
+        loss : Tensor of shape (), float32
+        """
+        q1, q2, class_logits, t1, t2 = y_pred
+        loss = byol_loss(q1, t2) + byol_loss(q2, t1)
+        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+
+    def metrics(self, y_pred: BYOLOutput) -> dict[str, float]:
+        """Batch metrics to log: prediction-target cosine, spread of the targets."""
+        q1, q2, _, t1, t2 = y_pred
+        with torch.no_grad():
+            cosine = (4 - byol_loss(q1, t2) - byol_loss(q2, t1)) / 4
+            spread = _normalized_std(torch.cat([gather(t1), gather(t2)]))
+        return {"target_cosine": cosine.item(), "target_std": spread}

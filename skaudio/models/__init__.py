@@ -2,11 +2,12 @@
 
 from ._base import EmbeddingModel
 from .cola import COLAModel
-from .contrastive import ContrastiveModel
+from .contrastive import BYOLModel, ContrastiveModel
 from .cpc import CPCModel
 from .token_transformer import TokenTransformerModel
 
 __all__ = [
+    "BYOLModel",
     "COLAModel",
     "CPCModel",
     "ContrastiveModel",

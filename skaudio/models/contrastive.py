@@ -1,7 +1,8 @@
-"""SimCLR/CLAR pretraining model: augmented views, encoder, MLP head, optional classifier."""
+"""Two-view pretraining models: SimCLR/CLAR's (views, encoder, MLP head), and BYOL's."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -10,9 +11,10 @@ from torch import nn
 from ..augment import Augmentation, split_by_domain
 from ..features import LogMelSpectrogram
 from ..heads import MLPHead
+from ..losses import BYOLOutput, byol_momentum
 from ._base import EmbeddingModel
 
-__all__ = ["ContrastiveModel"]
+__all__ = ["BYOLModel", "ContrastiveModel"]
 
 
 class ContrastiveModel(EmbeddingModel):
@@ -21,12 +23,20 @@ class ContrastiveModel(EmbeddingModel):
     The pretraining model of SimCLR (Chen et al., 2020) applied to audio as in CLAR
     (Al-Tahan & Mohsenzadeh, 2021), trained with
     :class:`skaudio.losses.NTXentCriterion`, or without negatives with
-    :class:`skaudio.losses.BarlowTwinsCriterion` or :class:`skaudio.losses.VICRegCriterion`.
+    :class:`skaudio.losses.BarlowTwinsCriterion` or :class:`skaudio.losses.VICRegCriterion`;
+    :class:`BYOLModel` adds BYOL's predictor and target network to it.
 
     In training mode the waveform augmentations run before the frontend and the
     spectrogram augmentations after it, on the model's device, each drawing from the
     model's own generator (seeded by ``augment_seed``). In evaluation mode nothing is
     augmented, so :meth:`embed` is deterministic.
+
+    With ``normalize_input``, the log-mel input of the encoder is standardised with the
+    dataset statistics (:meth:`EmbeddingModel.standardize_input`): in training after
+    the spectrogram augmentations (they work in dB), but before the first augmentation
+    that standardises the batch itself (one whose ``standardizes`` attribute is true,
+    such as :class:`skaudio.augment.BatchStandardize`): BYOL-A's order, pre-normalisation
+    then post-normalisation.
 
     Parameters
     ----------
@@ -46,11 +56,15 @@ class ContrastiveModel(EmbeddingModel):
         the supervised part of semi-supervised training.
     augment_seed : int, default=0
         Seed of the augmentation draws (see :class:`EmbeddingModel`).
+    normalize_input : bool, default=False
+        Standardise the log-mel input with dataset statistics (see
+        :class:`EmbeddingModel`).
 
     Raises
     ------
     ValueError
-        If spectrogram augmentations are given with an encoder of raw waveforms.
+        If spectrogram augmentations or ``normalize_input`` are given with an
+        encoder of raw waveforms.
 
     Examples
     --------
@@ -78,16 +92,50 @@ class ContrastiveModel(EmbeddingModel):
         projection_layers: int,
         n_classes: int = 0,
         augment_seed: int = 0,
+        normalize_input: bool = False,
     ) -> None:
-        super().__init__(frontend, encoder, seed=augment_seed)
+        super().__init__(frontend, encoder, seed=augment_seed, normalize_input=normalize_input)
         self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
         if self.spectrogram_augmentations and not self.uses_spectrogram:
             raise ValueError(
                 "spectrogram augmentations need log-mel input, but the encoder reads raw "
                 f"waveforms: {self.spectrogram_augmentations}; use a waveform policy"
             )
-        self.head = MLPHead(encoder.embedding_dim, projection_dim, projection_layers)
+        self.head = self._projection_head(encoder.embedding_dim, projection_dim, projection_layers)
         self.classifier = nn.Linear(projection_dim, n_classes) if n_classes else None
+
+    @staticmethod
+    def _projection_head(in_dim: int, width: int, n_layers: int) -> nn.Module:
+        return MLPHead(in_dim, width, n_layers)
+
+    def augmented_input(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Encoder input of (augmented, in training) waveforms.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+
+        Returns
+        -------
+        x : Tensor of shape (batch, 1, n_mels, n_frames) or (batch, 1, n_samples)
+            What the encoder reads (see :meth:`EmbeddingModel.spectrogram`).
+        """
+        if not self.training:
+            return self.spectrogram(waveforms)
+        generator = self.random_generator(waveforms.device)
+        for aug in self.waveform_augmentations:
+            waveforms = aug(waveforms, generator)
+        if not self.uses_spectrogram:
+            return waveforms.unsqueeze(1)
+        spec = self.frontend(waveforms)
+        standardized = False
+        for aug in self.spectrogram_augmentations:
+            if not standardized and getattr(aug, "standardizes", False):
+                spec, standardized = self.standardize_input(spec), True
+            spec = aug(spec, generator)
+        if not standardized:
+            spec = self.standardize_input(spec)
+        return spec.unsqueeze(1)
 
     def view(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Encoder embeddings of (augmented, in training) waveforms.
@@ -102,15 +150,7 @@ class ContrastiveModel(EmbeddingModel):
         """
         if not self.training:
             return self.embed(waveforms)
-        generator = self.random_generator(waveforms.device)
-        for aug in self.waveform_augmentations:
-            waveforms = aug(waveforms, generator)
-        if not self.uses_spectrogram:
-            return self.encoder(waveforms.unsqueeze(1))
-        spec = self.frontend(waveforms)
-        for aug in self.spectrogram_augmentations:
-            spec = aug(spec, generator)
-        return self.encoder(spec.unsqueeze(1))
+        return self.encoder(self.augmented_input(waveforms))
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor):
         """Projections of both views, and class logits when there is a classifier.
@@ -130,3 +170,170 @@ class ContrastiveModel(EmbeddingModel):
         class_logits = self.classifier(z) if self.classifier is not None else None
         z1, z2 = z.chunk(2)
         return z1, z2, class_logits
+
+
+def _byol_mlp(in_dim: int, width: int, n_layers: int) -> nn.Sequential:
+    """BYOL's MLP: ``n_layers`` linear layers of ``width``, batch norm and ReLU between."""
+    layers: list[nn.Module] = []
+    for i in range(n_layers):
+        layers.append(nn.Linear(in_dim if i == 0 else width, width))
+        if i < n_layers - 1:
+            layers += [nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class BYOLModel(ContrastiveModel):
+    r"""BYOL: an online network predicts a slowly moving target network's projection.
+
+    Bootstrap Your Own Latent (Grill et al., 2020) on audio as in BYOL-A (Niizumi et
+    al., 2021), trained with :class:`skaudio.losses.BYOLCriterion`. Both views of
+    each clip are augmented as in :class:`ContrastiveModel` (one augmented input per
+    view, read by both networks):
+
+    - the *online* network is the encoder, a projection head and a predictor, both
+      BYOL's MLP (linear layers of ``projection_dim``, batch norm and ReLU between
+      them; the predictor has 2 layers);
+    - the *target* network (``target_encoder``, ``target_head``) is a copy of the
+      online encoder and head that receives no gradient: its parameters are an
+      exponential moving average of the online ones,
+      :math:`\xi \leftarrow \tau \xi + (1 - \tau) \theta`, with :math:`\tau` from
+      :func:`skaudio.losses.byol_momentum` (cosine from ``momentum`` to 1 over
+      ``total_steps``). Its batch norms keep their own running statistics.
+
+    The moving average is taken by :meth:`update_target` at the start of every
+    training-mode forward, from the online weights that the previous optimiser step
+    left: the same sequence of targets as an update right after each step, but done
+    by the model itself, so it needs no callback or training-loop hook, runs on the
+    model's device in every process of a distributed run (the target is an ordinary
+    submodule: no collective), and the target's weights and the step counter
+    (buffers ``target_step`` and ``target_steps``) are in the state dict, so
+    checkpoints and pickles resume exactly. (The update after the very last step of
+    a run is left to the next training forward; embeddings never use the target.)
+
+    Embeddings (:meth:`embed`) come from the online encoder.
+
+    Parameters
+    ----------
+    frontend, encoder, augmentations, projection_dim, projection_layers, n_classes, \
+augment_seed, normalize_input
+        As in :class:`ContrastiveModel`; the projection head is BYOL's MLP.
+    momentum : float, default=0.99
+        :math:`\tau_{\text{base}}`, the target's momentum at the first step, in [0, 1].
+    total_steps : int, default=1
+        Optimiser steps of the run, over which :math:`\tau` rises to 1; see
+        :meth:`restart_momentum_schedule`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import TimeMasking
+    >>> from skaudio.encoders import CNNEncoder
+    >>> from skaudio.features import LogMelSpectrogram
+    >>> from skaudio.models import BYOLModel
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
+    >>> model = BYOLModel(LogMelSpectrogram(8000, n_mels=16), encoder, [TimeMasking(0.2)],
+    ...     projection_dim=8, projection_layers=2, total_steps=100)
+    >>> output = model(torch.randn(4, 2000), torch.randn(4, 2000))
+    >>> output.predictions1.shape, output.targets2.shape, output.targets1.requires_grad
+    (torch.Size([4, 8]), torch.Size([4, 8]), False)
+    >>> int(model.target_step), round(model.target_momentum, 6)  # one update done
+    (1, 0.990002)
+    """
+
+    def __init__(
+        self,
+        frontend: LogMelSpectrogram,
+        encoder: nn.Module,
+        augmentations: Sequence[Augmentation],
+        projection_dim: int,
+        projection_layers: int,
+        n_classes: int = 0,
+        augment_seed: int = 0,
+        normalize_input: bool = False,
+        momentum: float = 0.99,
+        total_steps: int = 1,
+    ) -> None:
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        super().__init__(
+            frontend,
+            encoder,
+            augmentations,
+            projection_dim,
+            projection_layers,
+            n_classes=n_classes,
+            augment_seed=augment_seed,
+            normalize_input=normalize_input,
+        )
+        self.predictor = _byol_mlp(projection_dim, projection_dim, 2)
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.target_head = copy.deepcopy(self.head).requires_grad_(False)
+        self.momentum = float(momentum)
+        self.register_buffer("target_step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("target_steps", torch.tensor(max(1, int(total_steps))))
+
+    @staticmethod
+    def _projection_head(in_dim: int, width: int, n_layers: int) -> nn.Module:
+        return _byol_mlp(in_dim, width, n_layers)
+
+    def restart_momentum_schedule(self, total_steps: int) -> None:
+        """Start the momentum schedule again: from ``momentum`` to 1 over ``total_steps``.
+
+        Parameters
+        ----------
+        total_steps : int
+            Optimiser steps of the schedule (at least 1 is used).
+        """
+        self.target_step.zero_()
+        self.target_steps.fill_(max(1, int(total_steps)))
+
+    @property
+    def target_momentum(self) -> float:
+        """:math:`\\tau` of the next target update."""
+        return byol_momentum(int(self.target_step), int(self.target_steps), self.momentum)
+
+    def _online_and_target(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        online = [*self.encoder.parameters(), *self.head.parameters()]
+        target = [*self.target_encoder.parameters(), *self.target_head.parameters()]
+        return online, target
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """Move the target towards the online network, then count the step.
+
+        Every target parameter becomes ``tau * target + (1 - tau) * online``, with
+        ``tau`` = :attr:`target_momentum`; ``target_step`` grows by 1.
+        """
+        tau = self.target_momentum
+        online, target = self._online_and_target()
+        torch._foreach_mul_(target, tau)
+        torch._foreach_add_(target, online, alpha=1.0 - tau)
+        self.target_step += 1
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> BYOLOutput:
+        """Online predictions and target projections of both views.
+
+        In training mode, the target is first updated (:meth:`update_target`).
+
+        Parameters
+        ----------
+        anchor, positive : Tensor of shape (batch, n_samples)
+            Two segments of the same clips, row for row.
+
+        Returns
+        -------
+        output : BYOLOutput
+            ``predictions1``, ``predictions2``, ``targets1``, ``targets2`` of shape
+            (batch, projection_dim); ``class_logits`` of shape (2 * batch, n_classes)
+            for the online projections of ``[anchor; positive]``, or None.
+        """
+        if self.training:
+            self.update_target()
+        x = self.augmented_input(torch.cat([anchor, positive]))
+        z = self.head(self.encoder(x))
+        q1, q2 = self.predictor(z).chunk(2)
+        with torch.no_grad():
+            t1, t2 = self.target_head(self.target_encoder(x)).chunk(2)
+        class_logits = self.classifier(z) if self.classifier is not None else None
+        return BYOLOutput(q1, q2, class_logits, t1, t2)
