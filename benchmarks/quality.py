@@ -70,6 +70,7 @@ from skaudio import (
     LogMelStatistics,
     MFCCStatistics,
     TokenTransformerEmbedder,
+    make_byol_a,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -132,14 +133,19 @@ def make_rows(
     def token(n_tokens, **kw):
         return TokenTransformerEmbedder(**tokens, n_tokens=n_tokens, **{"max_epochs": epochs, **kw})
 
-    b1, b4 = "readout 1 band", "readout 4 bands"
+    b1, b2, b4 = "readout 1 band", "readout 2 bands", "readout 4 bands"
     barlow = dict(objective="barlow_twins", augmentations="byol-a")
+    byol_a = make_byol_a().get_params()
+    byol_a = {k: v for k, v in byol_a.items() if k not in {*cnn, "max_epochs", "random_state"}}
     labels = {"labels_to_embedder": True}
     base, ref = "baseline", "reference"
     return {
         "mfcc": Row(MFCCStatistics(sample_rate=sr), "MFCC(20) mean+std", kind=base),
         "logmel": Row(LogMelStatistics(sample_rate=sr), "log-mel mean+std", kind=base),
         "cnn-random": Row(cola(max_epochs=0), f"CNN, random init, {b1}", kind=base),
+        "cnn-random-b2": Row(
+            cola(max_epochs=0, readout_bands=2), f"CNN, random init, {b2}", kind=base
+        ),
         "cnn-random-b4": Row(
             cola(max_epochs=0, readout_bands=4), f"CNN, random init, {b4}", kind=base
         ),
@@ -161,6 +167,26 @@ def make_rows(
         ),
         "simclr-waveform": Row(
             contrastive(augmentations="waveform"), f"SimCLR, waveform policy, {b1}", "cnn-random"
+        ),
+        "simclr-waveform-b2": Row(
+            contrastive(augmentations="waveform", readout_bands=2),
+            f"SimCLR, waveform policy, {b2}",
+            "cnn-random-b2",
+        ),
+        "byol-a": Row(
+            contrastive(**byol_a),
+            f"BYOL-A (make_byol_a: BYOL, byol-a policy, dataset normalisation), {b4}",
+            "cnn-random-b4",
+        ),
+        "byol-a-b2": Row(
+            contrastive(**{**byol_a, "readout_bands": 2}),
+            f"BYOL-A (make_byol_a), {b2}",
+            "cnn-random-b2",
+        ),
+        "byol-waveform-b2": Row(
+            contrastive(objective="byol", augmentations="waveform", readout_bands=2),
+            f"BYOL, waveform policy, {b2}",
+            "cnn-random-b2",
         ),
         "simclr-byol-a": Row(
             contrastive(augmentations="byol-a"), f"SimCLR, byol-a policy, {b1}", "cnn-random"
