@@ -12,7 +12,7 @@ Usage::
     python benchmarks/contrastive.py digits --readout-bands 4 --rows random waveform
 
 Rows: mfcc, logmel (statistics baselines), random (max_epochs=0), a policy name
-(none, spectrogram, waveform, clar, waveform+spectrogram, byol-a, byol-a-pitch) with
+(none, spectrogram, waveform, clar, waveform+spectrogram, byol-a, byol-a-pitch, speech) with
 the CNN on log-mel,
 raw / raw-random (1-D ResNet18 on waveforms, waveform policy / untrained), semi
 (spectrogram policy, semi-supervised: the embedder also gets the kept labels).

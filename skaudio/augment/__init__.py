@@ -28,12 +28,24 @@ from .spectrogram import (
     KeepAboveThreshold,
     KeepPeaks,
     LinearFader,
+    MelWarp,
+    RandomEQ,
     RandomResizedCrop,
     SpectralEnvelope,
     TimeMasking,
     TimeReversal,
+    UtteranceNormalization,
 )
-from .waveform import Fade, Gain, NoiseInjection, PitchShift, TimeMask, TimeShift, TimeStretch
+from .waveform import (
+    Fade,
+    Gain,
+    NoiseInjection,
+    PitchShift,
+    SpeedPerturbation,
+    TimeMask,
+    TimeShift,
+    TimeStretch,
+)
 
 __all__ = [
     "POLICIES",
@@ -52,17 +64,21 @@ __all__ = [
     "KeepPeaks",
     "LinearFader",
     "LogMixupExp",
+    "MelWarp",
     "NoiseInjection",
     "OneOf",
     "PitchShift",
     "RandomApply",
+    "RandomEQ",
     "RandomResizedCrop",
     "SpectralEnvelope",
+    "SpeedPerturbation",
     "TimeMask",
     "TimeMasking",
     "TimeReversal",
     "TimeShift",
     "TimeStretch",
+    "UtteranceNormalization",
     "make_policy",
     "split_by_domain",
 ]

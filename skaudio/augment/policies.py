@@ -57,6 +57,19 @@ def _byol_a_policy(freq_scale: tuple[float, float] = (0.6, 1.5)) -> list[Augment
     ]
 
 
+def _speech_policy() -> list[Augmentation]:
+    """Speaker-invariance views for speech: speed, vocal tract length, channel, masks."""
+    return [
+        RandomApply(W.SpeedPerturbation(0.9, 1.1), p=0.5),
+        RandomApply(S.MelWarp(0.85, 1.2), p=0.8),
+        RandomApply(S.RandomEQ(10, 12.0), p=0.8),
+        RandomApply(S.AmplitudeScaling(10.0), p=0.8),
+        RandomApply(S.RandomResizedCrop(time_scale=(0.8, 1.0), freq_scale=(1.0, 1.0)), p=0.5),
+        RandomApply(S.TimeMasking(0.2), p=0.5),
+        RandomApply(S.FrequencyMasking(0.2), p=0.5),
+    ]
+
+
 POLICIES = {
     "none": list,
     "spectrogram": _spectrogram_policy,
@@ -65,6 +78,7 @@ POLICIES = {
     "waveform+spectrogram": lambda: [*_waveform_policy(), *_spectrogram_policy()],
     "byol-a": _byol_a_policy,
     "byol-a-pitch": lambda: _byol_a_policy(freq_scale=(1.0, 1.0)),
+    "speech": _speech_policy,
 }
 
 
@@ -90,7 +104,21 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
       the estimators' ``input_normalization="dataset"``, which these two policies
       need (the encoder is trained on standardised inputs, so it must embed
       standardised inputs too);
-    - ``"byol-a-pitch"``: the same without frequency scaling, which keeps pitch.
+    - ``"byol-a-pitch"``: the same without frequency scaling, which keeps pitch;
+    - ``"speech"``: speaker-invariance views for speech with speakers held out, so
+      that speaker identity cannot solve the pretext task (after NANSY / Spin's
+      formant and EQ perturbations, VTLP and speed perturbation): each view changes
+      what a speaker and a channel change and keeps the words. A speed perturbation
+      of 0.9-1.1 (:class:`~skaudio.augment.SpeedPerturbation`, probability 0.5), a
+      mel-axis warp of 0.85-1.2 (:class:`~skaudio.augment.MelWarp`, 0.8), a 10-band
+      random EQ of +-12 dB (:class:`~skaudio.augment.RandomEQ`, 0.8), a level of
+      +-10 dB (0.8), a time-only random resized crop keeping 80-100% of the frames
+      (0.5: no frequency scaling on top of the warp), and the SpecAugment time and
+      frequency masks of the ``"spectrogram"`` policy (0.5 each). The probabilities
+      are not tuned. These invariances cost speaker, emotion and pitch information:
+      use it for content (words, keywords, digits), not for speaker tasks. It has no
+      per-utterance normalisation (:class:`~skaudio.augment.UtteranceNormalization`):
+      a training-time transform the embeddings would not see.
 
     Each call builds new augmentation objects.
 

@@ -6,11 +6,13 @@ returns the same shape. "Turning a bin off" sets it to the clip's minimum (its f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..features import warp_frequency
 from ._base import Augmentation, random_spans, uniform
 
 __all__ = [
@@ -24,10 +26,13 @@ __all__ = [
     "KeepAboveThreshold",
     "KeepPeaks",
     "LinearFader",
+    "MelWarp",
+    "RandomEQ",
     "RandomResizedCrop",
     "SpectralEnvelope",
     "TimeMasking",
     "TimeReversal",
+    "UtteranceNormalization",
 ]
 
 
@@ -558,3 +563,205 @@ class BatchStandardize(_SpectrogramAugmentation):
         values = x.float()
         mean, std = values.mean(), values.std()
         return ((values - mean) / std.clamp_min(self.eps)).to(x.dtype)
+
+
+# -- speaker-invariance views for speech ----------------------------------------------
+
+
+@dataclass
+class MelWarp(_SpectrogramAugmentation):
+    """Scale the mel axis by a random ratio in ``[min_ratio, max_ratio]`` (VTLP-like).
+
+    Vocal tract length perturbation (VTLP, Jaitly & Hinton 2013) on the log-mel: for
+    every clip a ratio ``r`` is drawn uniformly and the content of mel band ``k`` moves
+    to band ``r * k`` (above 1: up, as a shorter vocal tract raises the formants),
+    anchored at the lowest band. The rows are linearly interpolated by
+    :func:`skaudio.features.warp_frequency` applied to the clip above its floor (its
+    minimum), so bands whose source lies above the top band (``r < 1``) are turned off
+    to the floor, and ``r = 1`` is the identity. The time axis is untouched.
+
+    The warp is linear in the mel-band index, not in Hz: on the Slaney mel scale
+    (linear below 1 kHz, logarithmic above) it scales frequencies below 1 kHz by ``r``
+    and higher ones further (with 64 bands up to 8 kHz, ``r = 1.2`` moves 2 kHz by
+    1.32 and 3 kHz by 1.41; ``r = 0.85`` by 0.74 and 0.70: NANSY's formant range,
+    1/1.4 to 1.4). Unlike the frequency scale of
+    :class:`RandomResizedCrop`, which crops at a random position, it keeps the lowest
+    band in place. The ``"speech"`` policy applies ``MelWarp(0.85, 1.2)`` with
+    probability 0.8. Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of
+    shape ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    min_ratio, max_ratio : float, default=0.85, 1.2
+        Range of the warp ratio; positive, ``min_ratio <= max_ratio``.
+
+    Raises
+    ------
+    ValueError
+        If the range is empty or not positive.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import MelWarp
+    >>> x = torch.full((1, 16, 3), -80.0)
+    >>> x[0, 4] = 0.0  # one bright band
+    >>> out = MelWarp(1.5, 1.5)(x, torch.Generator().manual_seed(0))
+    >>> out.shape, out[0, :, 0].argmax().item()  # band 4 moved to band 6
+    (torch.Size([1, 16, 3]), 6)
+    """
+
+    min_ratio: float = 0.85
+    max_ratio: float = 1.2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_ratio <= self.max_ratio:
+            raise ValueError(
+                f"need 0 < min_ratio <= max_ratio, got {self.min_ratio}, {self.max_ratio}"
+            )
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        ratios = uniform(self.min_ratio, self.max_ratio, x.shape[0], generator, x.device)
+        floor = _floor(x)
+        return warp_frequency(x - floor, ratios.to(x.dtype)) + floor
+
+
+def _eq_band_weights(n_bands: int, n_mels: int, device: torch.device | None = None) -> torch.Tensor:
+    """Raised-cosine bands over the mel axis that sum to one in every band.
+
+    Band ``j`` is centred at ``c_j = j * s`` with ``s = (n_mels - 1) / (n_bands - 1)``
+    (the first at the lowest mel band, the last at the highest) and weighs
+    ``cos(pi / 2 * |k - c_j| / s) ** 2`` within ``s`` of its centre, 0 beyond: two
+    neighbours overlap by half and sum to 1, so a gain curve ``sum_j g_j w_j`` is a
+    smooth (continuously differentiable) interpolation of the gains ``g_j``, within
+    their range. One band (or one mel band) weighs 1 everywhere.
+
+    Returns
+    -------
+    weights : Tensor of shape (n_bands, n_mels)
+    """
+    if n_bands < 1:
+        raise ValueError(f"need at least one band, got n_bands={n_bands}")
+    if n_bands == 1 or n_mels == 1:
+        weights = torch.zeros(n_bands, n_mels, device=device)
+        weights[0] = 1.0
+        return weights
+    spacing = (n_mels - 1) / (n_bands - 1)
+    k = torch.arange(n_mels, device=device, dtype=torch.float32)
+    centres = torch.arange(n_bands, device=device, dtype=torch.float32)[:, None] * spacing
+    distance = ((k - centres).abs() / spacing).clamp(max=1.0)
+    return torch.cos(0.5 * math.pi * distance).square()
+
+
+@dataclass
+class RandomEQ(_SpectrogramAugmentation):
+    """Add a smooth random equaliser curve of ``n_bands`` bands within ``max_gain_db``.
+
+    The random parametric EQ of NANSY / Spin (Choi et al. 2021; Chang et al. 2023):
+    a channel and voice-timbre change that keeps the content. For every clip a gain
+    is drawn uniformly in ``[-max_gain_db, max_gain_db]`` dB for each of ``n_bands``
+    bands spread evenly over the mel axis (the mel scale spaces them roughly
+    logarithmically in Hz, like NANSY's log-spaced centres), and the curve
+    ``sum_j gain_j * w_j`` (raised-cosine bands ``w_j``, each reaching the centres of
+    its neighbours, that sum to one in every mel band) is added to every frame in dB.
+    The curve is smooth and lies within the range of its gains, so within
+    ``max_gain_db``; ``max_gain_db=0`` is the identity. The ``"speech"`` policy
+    applies ``RandomEQ(10, 12.0)`` with probability 0.8. Call it as
+    ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
+
+    Parameters
+    ----------
+    n_bands : int, default=10
+        Number of bands; 1 adds one random level to the whole clip.
+    max_gain_db : float, default=12.0
+        Largest gain of a band, either way, in decibels.
+
+    Raises
+    ------
+    ValueError
+        If ``n_bands < 1`` or ``max_gain_db < 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import RandomEQ
+    >>> x = torch.randn(2, 32, 20, generator=torch.Generator().manual_seed(0))
+    >>> out = RandomEQ(n_bands=4, max_gain_db=6.0)(x, torch.Generator().manual_seed(0))
+    >>> curve = (out - x)[:, :, 0]  # the same in every frame
+    >>> out.shape, torch.allclose(out - x, curve[:, :, None].expand_as(x), atol=1e-5)
+    (torch.Size([2, 32, 20]), True)
+    >>> bool(curve.abs().max() <= 6.0), bool(curve.diff(dim=1).abs().max() < 2.0)
+    (True, True)
+    """
+
+    n_bands: int = 10
+    max_gain_db: float = 12.0
+
+    def __post_init__(self) -> None:
+        if self.n_bands < 1 or self.max_gain_db < 0:
+            raise ValueError(
+                f"need n_bands >= 1 and max_gain_db >= 0, got {self.n_bands}, {self.max_gain_db}"
+            )
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, n_mels, _ = x.shape
+        gains = uniform(
+            -self.max_gain_db, self.max_gain_db, batch * self.n_bands, generator, x.device
+        )
+        curve = gains.view(batch, self.n_bands) @ _eq_band_weights(self.n_bands, n_mels, x.device)
+        return x + curve[:, :, None].to(x.dtype)
+
+
+@dataclass
+class UtteranceNormalization(_SpectrogramAugmentation):
+    """Standardise each clip by its own statistics: per mel band over time (CMVN), or whole.
+
+    With ``per_band`` (cepstral mean and variance normalisation applied to log-mel):
+    every mel band of every clip gets mean 0 and standard deviation 1 over the frames,
+    which removes the clip's long-term average spectrum, the first-order trace of the
+    speaker and the channel (a vocal tract's average formants, a microphone's colour,
+    a :class:`RandomEQ` curve, the level) and keeps how each band changes over time.
+    Standardising features per utterance removes most speaker information (van
+    Niekerk et al.). On clips of a single word the average spectrum also carries some
+    of the content (its vowels), which ``per_band=False`` keeps: it standardises the
+    whole clip by one mean and standard deviation (level and dynamic range only).
+
+    Deterministic (``generator`` is not used), so both views of a clip get the same
+    treatment: it is an input normalisation rather than a view, and only helps if
+    embeddings see it too. Like every augmentation it runs in training only, so it is
+    in no named policy. The statistics are the population ones (``correction=0``),
+    computed from values shifted by the clip's first one, so that a constant band
+    (a floor) becomes exactly 0; the standard deviation is floored at ``eps``. Call
+    it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
+    ``(batch, n_mels, n_frames)``; the output has the same shape.
+
+    Parameters
+    ----------
+    per_band : bool, default=True
+        Standardise each mel band over time; ``False``: each clip over time and
+        frequency together.
+    eps : float, default=1e-5
+        Smallest standard deviation divided by.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import UtteranceNormalization
+    >>> x = -40 + 20 * torch.randn(2, 16, 50, generator=torch.Generator().manual_seed(0))
+    >>> out = UtteranceNormalization()(x, torch.Generator().manual_seed(0))
+    >>> std, mean = torch.std_mean(out, dim=2, correction=0)
+    >>> out.shape, bool(mean.abs().max() < 1e-5), bool((std - 1).abs().max() < 1e-5)
+    (torch.Size([2, 16, 50]), True, True)
+    """
+
+    per_band: bool = True
+    eps: float = 1e-5
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        values = x.float()
+        dims = (2,) if self.per_band else (1, 2)
+        shifted = values - (values[:, :, :1] if self.per_band else values[:, :1, :1])
+        centred = shifted - shifted.mean(dim=dims, keepdim=True)
+        std = centred.square().mean(dim=dims, keepdim=True).sqrt()
+        return (centred / std.clamp_min(self.eps)).to(x.dtype)

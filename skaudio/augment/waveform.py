@@ -18,6 +18,7 @@ __all__ = [
     "Gain",
     "NoiseInjection",
     "PitchShift",
+    "SpeedPerturbation",
     "TimeMask",
     "TimeShift",
     "TimeStretch",
@@ -400,3 +401,57 @@ class PitchShift(Augmentation):
         grid = (torch.arange(n, device=x.device)[None] + 0.5) * (lengths[:, None] / n) - 0.5
         grid = torch.minimum(grid.clamp(min=0), lengths[:, None] - 1)
         return _interpolate(stretched, grid)
+
+
+@dataclass
+class SpeedPerturbation(Augmentation):
+    """Play each clip faster or slower by a random rate: pitch and tempo change together.
+
+    Speed perturbation (Ko et al. 2015): clip ``i`` is resampled by a rate ``r_i``
+    drawn uniformly in ``[min_rate, max_rate]`` (above 1 is faster and higher), as a
+    tape played at another speed: ``out[t] = x[r_i * t]``, with linear interpolation
+    between samples, so a tone of frequency ``f`` comes out at ``r_i * f`` and formants
+    move with it. The output keeps the input length and its start: a faster clip ends
+    early and is padded with zeros at the end, a slower one is cropped at the end.
+    ``r = 1`` is the identity. Unlike :class:`PitchShift` and :class:`TimeStretch`
+    (phase vocoder), it needs no STFT: one gather, batched over clips on their device.
+    Linear interpolation does not low-pass before decimating: a faster clip aliases
+    what lies above ``nyquist / r`` (little for speech), and it slightly softens the
+    highest frequencies. The ``"speech"`` policy applies ``SpeedPerturbation(0.9,
+    1.1)`` with probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    ``(batch, n_samples)``; the output has the same shape and dtype.
+
+    Parameters
+    ----------
+    min_rate, max_rate : float, default=0.9, 1.1
+        Range of the speed-up factor; positive, ``min_rate <= max_rate``.
+
+    Raises
+    ------
+    ValueError
+        If the range is empty or not positive.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import SpeedPerturbation
+    >>> x = torch.sin(2 * torch.pi * 400.0 * torch.arange(8000) / 8000).repeat(2, 1)
+    >>> out = SpeedPerturbation(1.1, 1.1)(x, torch.Generator().manual_seed(0))
+    >>> peak_hz = torch.fft.rfft(out[0]).abs().argmax().item()  # 1 Hz per bin
+    >>> out.shape, peak_hz, out[0, -700:].abs().max().item()  # 10% higher, ends early
+    (torch.Size([2, 8000]), 440, 0.0)
+    """
+
+    min_rate: float = 0.9
+    max_rate: float = 1.1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_rate <= self.max_rate:
+            raise ValueError(f"need 0 < min_rate <= max_rate, got {self.min_rate}, {self.max_rate}")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, n = x.shape
+        rates = uniform(self.min_rate, self.max_rate, batch, generator, x.device)
+        positions = torch.arange(n, device=x.device, dtype=torch.float32)[None] * rates[:, None]
+        inside = positions <= n - 1  # beyond the clip's end: zeros
+        return (_interpolate(x, positions) * inside).to(x.dtype)
