@@ -76,9 +76,13 @@ class CPCEmbedder(BaseAudioEmbedder):
         training window must give at least ``n_predict + 1`` frames (a
         ``ValueError`` otherwise); training clips too short for that warn with
         :class:`~skaudio.exceptions.DegenerateTrainingWarning`.
-    negatives : {"batch", "batch+time"}, default="batch"
+    negatives : {"batch", "batch+time", "clip"}, default="batch"
         ``"batch"``: the other clips of the batch at the same future step;
-        ``"batch+time"``: also the other steps of every clip, the same one included.
+        ``"batch+time"``: also the other steps of every clip, the same one included;
+        ``"clip"``: only the other steps (past and future) of the same clip's window,
+        as CPC_audio's "same sequence" sampling: what tells clips apart (speaker,
+        channel, recording) cannot pick the positive, which matters when speakers
+        are held out at test time; a batch of one clip still has negatives.
     n_negatives : int or None, default=None
         ``None`` uses every candidate of the pool; an integer samples that many per
         prediction.
@@ -185,7 +189,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         "transformer_heads": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_predict": [Interval(Integral, 1, None, closed="left"), None],
-        "negatives": [StrOptions({"batch", "batch+time"})],
+        "negatives": [StrOptions({"batch", "batch+time", "clip"})],
         "n_negatives": [Interval(Integral, 1, None, closed="left"), None],
         "step_weights": [StrOptions({"uniform", "linear"})],
         "pooling": [StrOptions({"mean", "last", "mean+max"})],
@@ -299,7 +303,7 @@ class CPCEmbedder(BaseAudioEmbedder):
                 f"n_negatives={self.n_negatives} with negatives='batch' samples negatives "
                 f"from the other clips of a batch, but {len(clips)} clip(s) in batches of "
                 f"batch_size={self.batch_size} leave a batch of a single clip; change "
-                "batch_size, use negatives='batch+time', or n_negatives=None"
+                "batch_size, use negatives='batch+time' or 'clip', or n_negatives=None"
             )
         super()._check_pretraining(clips)
         longest = int(min(clips.lengths.max(), self._segment_length))

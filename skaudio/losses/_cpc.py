@@ -53,6 +53,58 @@ def cpc_step_weights(n_predict: int, scheme: str = "uniform") -> torch.Tensor:
     return weights / weights.sum()
 
 
+def _sample_clip_negatives(
+    valid: torch.Tensor,
+    clips: torch.Tensor,
+    times: torch.Tensor,
+    n_negatives: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Negatives from the positive's own clip: other valid frames, uniformly, with replacement.
+
+    For prediction ``i``, whose positive is frame ``times[i]`` of clip ``clips[i]``,
+    each negative is drawn uniformly from the other valid frames of that clip,
+    :math:`\{ u \ne t_i : \text{valid}[c_i, u] \}`: the rank ``r`` of a draw among
+    them is uniform on ``0 .. n_valid - 2``, and ranks at or after the positive's are
+    moved one up, past it. Used by :func:`cpc_infonce` with ``negatives="clip"``.
+
+    Parameters
+    ----------
+    valid : Tensor of shape (batch, n_frames), dtype bool
+        Which frames hold audio (any pattern, not only a prefix).
+    clips, times : Tensor of shape (n_rows,), dtype long
+        Clip and frame of each prediction's positive, a valid frame.
+    n_negatives : int
+        Negatives per prediction.
+    generator : torch.Generator or None, default=None
+        Source of the draws, on the device of ``valid``.
+
+    Returns
+    -------
+    index : Tensor of shape (n_rows, n_negatives), dtype long
+        Flat indices ``clips[i] * n_frames + u`` into ``z.reshape(batch * n_frames,
+        z_dim)``: valid frames of clip ``clips[i]``, never ``times[i]``.
+
+    Raises
+    ------
+    ValueError
+        If the clip of a positive has no other valid frame.
+    """
+    n_frames = valid.shape[1]
+    n_valid = valid.sum(dim=1)[clips]  # (n_rows,)
+    if bool((n_valid < 2).any()):
+        raise ValueError("negatives='clip' needs another valid frame in the clip of each positive")
+    # the valid frames of each clip first, in time order: order[c, r] is the r-th one
+    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
+    rank = valid.cumsum(dim=1)[clips, times] - 1  # the positive's rank among them
+    draw = torch.randint(
+        0, 2**62, (len(clips), n_negatives), generator=generator, device=valid.device
+    )
+    draw = draw % (n_valid - 1)[:, None]  # uniform on 0 .. n_valid - 2 (bias ~ n / 2**62)
+    draw = draw + (draw >= rank[:, None]).long()
+    return clips[:, None] * n_frames + order[clips[:, None], draw]
+
+
 def _step_logits(z, prediction, valid, k, negatives, n_negatives, generator):
     """Logits and targets of the predictions ``k`` steps ahead, over valid rows only."""
     batch, n_frames, dim = z.shape
@@ -60,6 +112,10 @@ def _step_logits(z, prediction, valid, k, negatives, n_negatives, generator):
     rows = valid[:, k:]  # the future frame exists (valid frames are a prefix)
     target_clip = torch.arange(batch, device=z.device)[:, None].expand(batch, span)
     target_time = torch.arange(k, n_frames, device=z.device)[None].expand(batch, span)
+    if negatives == "clip":
+        return _clip_step_logits(
+            z, prediction, valid, rows, target_clip, target_time, n_negatives, generator
+        )
     if n_negatives is None and negatives == "batch":
         # every clip of the batch at the same future step is a candidate
         logits = torch.einsum("btd,ctd->btc", prediction, z[:, k:])
@@ -87,6 +143,21 @@ def _step_logits(z, prediction, valid, k, negatives, n_negatives, generator):
     own = (prediction[rows] * flat[positive[rows]]).sum(dim=1, keepdim=True)
     logits = torch.cat([own, scores], dim=1)
     return logits, torch.zeros(n_rows, dtype=torch.long, device=z.device)
+
+
+def _clip_step_logits(z, prediction, valid, rows, target_clip, target_time, n_negatives, gen):
+    """:func:`_step_logits` with the negatives of ``"clip"``: the positive's own clip."""
+    if n_negatives is None:  # every valid frame of the same clip is a candidate
+        logits = torch.einsum("btd,bsd->bts", prediction, z)  # (batch, span, n_frames)
+        logits = logits.masked_fill(~valid[:, None], float("-inf"))
+        return logits[rows], target_time[rows]
+    flat = z.reshape(-1, z.shape[2])
+    clips, times = target_clip[rows], target_time[rows]
+    index = _sample_clip_negatives(valid, clips, times, n_negatives, gen)
+    scores = torch.einsum("nd,nmd->nm", prediction[rows], flat[index])
+    own = (prediction[rows] * z[clips, times]).sum(dim=1, keepdim=True)
+    logits = torch.cat([own, scores], dim=1)
+    return logits, torch.zeros(len(clips), dtype=torch.long, device=z.device)
 
 
 def cpc_infonce(
@@ -119,8 +190,12 @@ def cpc_infonce(
 
     Negatives: ``"batch"``, the other clips of the batch at the same future step;
     ``"batch+time"``, every other position of the batch (other clips at any step, and
-    other steps of the same clip). ``n_negatives=None`` uses all of them (exact,
-    memory ``batch * n_frames`` per prediction with ``"batch+time"``); an integer draws
+    other steps of the same clip); ``"clip"``, the other steps of the same clip only,
+    :math:`N_{b,t,k} \subseteq \{ z_{b,u} : u \ne t + k \}`, past and future alike
+    (what differs between clips, e.g. the speaker, then cannot pick the positive; the
+    "same sequence" sampling of Rivière et al., 2020, within one window).
+    ``n_negatives=None`` uses all of them (exact, memory ``batch * n_frames`` per
+    prediction with ``"batch+time"``, ``n_frames`` with ``"clip"``); an integer draws
     that many uniformly from the pool with ``generator`` (with replacement; the
     positive is never drawn). Invalid (padding) positions are never candidates.
 
@@ -133,7 +208,7 @@ def cpc_infonce(
         (``t + k >= n_frames``) are ignored.
     valid : Tensor of shape (batch, n_frames), dtype bool, or None, default=None
         Which frames hold audio (a prefix of each clip); ``None`` means all.
-    negatives : {"batch", "batch+time"}, default="batch"
+    negatives : {"batch", "batch+time", "clip"}, default="batch"
         Pool of the negatives, see above.
     n_negatives : int or None, default=None
         Number of sampled negatives per prediction; ``None`` uses the whole pool.
@@ -156,7 +231,7 @@ def cpc_infonce(
     Raises
     ------
     ValueError
-        If ``negatives`` is neither ``"batch"`` nor ``"batch+time"``.
+        If ``negatives`` is not ``"batch"``, ``"batch+time"`` or ``"clip"``.
 
     Examples
     --------
@@ -172,8 +247,8 @@ def cpc_infonce(
     >>> bool(loss < 0.1), step_accuracy.tolist()
     (True, [1.0, 1.0])
     """
-    if negatives not in {"batch", "batch+time"}:
-        raise ValueError(f"unknown negatives {negatives!r}; choose 'batch' or 'batch+time'")
+    if negatives not in {"batch", "batch+time", "clip"}:
+        raise ValueError(f"unknown negatives {negatives!r}; choose 'batch', 'batch+time' or 'clip'")
     n_predict, batch, n_frames, _ = predictions.shape
     if valid is None:
         valid = torch.ones(batch, n_frames, dtype=torch.bool, device=z.device)
@@ -236,7 +311,7 @@ class CPCCriterion(nn.Module):
     ----------
     n_predict : int
         Number of future steps the model predicts.
-    negatives : {"batch", "batch+time"}, default="batch"
+    negatives : {"batch", "batch+time", "clip"}, default="batch"
         Pool of the negatives, see :func:`cpc_infonce`.
     n_negatives : int or None, default=None
         Number of sampled negatives per prediction; ``None`` uses the whole pool.
