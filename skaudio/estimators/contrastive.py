@@ -162,9 +162,9 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     augmentations : str or list of Augmentation, default="spectrogram"
         A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
         ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``,
-        ``"byol-a"``, ``"byol-a-pitch"``; see :func:`skaudio.augment.make_policy`) or a
-        list of augmentation objects from :mod:`skaudio.augment`. The ``"byol-a"``
-        policies end with BYOL-A's post-normalisation
+        ``"byol-a"``, ``"byol-a-pitch"``, ``"speech"``; see
+        :func:`skaudio.augment.make_policy`) or a list of augmentation objects
+        from :mod:`skaudio.augment`. The ``"byol-a"`` policies end with BYOL-A's post-normalisation
         (:class:`~skaudio.augment.BatchStandardize`), which trains the encoder on
         standardised inputs: they need ``input_normalization="dataset"`` (what
         ``"auto"`` picks for them) so that it embeds standardised inputs too.
