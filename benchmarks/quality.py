@@ -227,6 +227,19 @@ def make_rows(
             kind=ref,
             probe={**labels, "label_fraction": 0.1},
         ),
+        "supervised-b2": Row(
+            SupervisedCNN(
+                **cnn,
+                max_epochs=epochs,
+                supervised_weight=1.0,
+                augmentations="waveform",
+                readout_bands=2,
+            ),
+            f"supervised CNN (upper reference), waveform policy, {b2}",
+            "cnn-random-b2",
+            kind=ref,
+            probe=labels,
+        ),
         "supervised": Row(
             SupervisedCNN(**cnn, max_epochs=epochs, supervised_weight=1.0),
             f"supervised CNN (upper reference), {b1}",
