@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..augment import make_policy
 from ..heads import make_similarity
 from ..losses import COLACriterion
 from ..models import COLAModel
@@ -40,6 +41,19 @@ class COLAEmbedder(BaseAudioEmbedder):
       squares).
 
     Both default to 0 (plain COLA); the paper's setting is 1 and 1.
+
+    **Augmented views (not in the papers).** COLA augments nothing: the two segments
+    of a clip share everything that is constant within it (speaker, level, channel
+    colour, noise floor, padding), and on short clips that alone identifies the pair.
+    With ``augmentations``, each of the two segments is augmented independently in
+    training, as in :class:`~skaudio.ContrastiveAudioEmbedder` (waveform
+    augmentations before the log-mel frontend, spectrogram ones after it, every draw
+    from the model's seeded generator), so that those constants no longer match the
+    pair. ``transform`` never augments. The frame loss works within each view, on
+    the augmented views; the pitch-shifted copy is made from the anchor after its
+    waveform augmentations and replays the anchor's spectrogram draws, so both get
+    the same augmentation and the pitch target is still the shift between them. The
+    default, ``"none"``, is the papers' COLA.
 
     Parameters
     ----------
@@ -76,8 +90,25 @@ class COLAEmbedder(BaseAudioEmbedder):
     frame_margin : int, default=1
         Largest distance, in encoder frames (``encoder.time_stride`` log-mel frames
         each), of a frame-level positive.
+    frame_trim : int, default=0
+        Encoder frames left out of the frame loss at each end of every segment (as
+        anchors, positives and negatives): the frames at the edges of a crop are told
+        apart by their position (the padding of the convolutions, a note cut at its
+        onset), a shortcut of the frame task. Used only with ``frame_weight > 0``; at
+        least two frames per segment must remain (a ``ValueError`` at the first batch
+        otherwise). Not in the paper; 0 keeps every frame.
     pitch_shift_range : (float, float), default=(0.8, 1.2)
         Range of the frequency ratios of the pitch-shift loss.
+    augmentations : str or list of Augmentation, default="none"
+        Augmentations of each training segment: a policy name (one of
+        :data:`skaudio.augment.POLICIES`: ``"none"``, ``"spectrogram"``,
+        ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``, ``"speech"``; see
+        :func:`skaudio.augment.make_policy`) or a list of augmentation objects from
+        :mod:`skaudio.augment`. ``"none"`` (COLA's setting) trains exactly as without
+        the parameter. Policies that standardise their batch (the ``"byol-a"``
+        ones, :class:`~skaudio.augment.BatchStandardize`) are refused: COLA embeds
+        raw log-mel inputs (use :class:`~skaudio.ContrastiveAudioEmbedder` with
+        ``input_normalization="dataset"`` for them).
     batch_size : int, default=256
         Clips per pretraining batch; the other clips of a batch are the negatives.
     max_epochs : int, default=100
@@ -129,8 +160,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         negatives and batch-norm statistics come from the global batch. Needs the
         ``distributed`` extra; a lone process trains as usual.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, segment sampling and batch order. An int gives
-        identical results across calls (on the same device).
+        Seeds weight initialisation, segment sampling, batch order, augmentations and
+        pitch shifts. An int gives identical results across calls (on the same
+        device).
     verbose : int, default=0
         ``1`` or more shows a progress bar and the loss per epoch.
 
@@ -183,7 +215,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         "frame_weight": [Interval(Real, 0, None, closed="left")],
         "pitch_weight": [Interval(Real, 0, None, closed="left")],
         "frame_margin": [Interval(Integral, 1, None, closed="left")],
+        "frame_trim": [Interval(Integral, 0, None, closed="left")],
         "pitch_shift_range": [tuple, list],
+        "augmentations": [str, list, tuple],
     }
 
     def __init__(
@@ -201,7 +235,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         frame_weight: float = 0.0,
         pitch_weight: float = 0.0,
         frame_margin: int = 1,
+        frame_trim: int = 0,
         pitch_shift_range: tuple[float, float] = (0.8, 1.2),
+        augmentations="none",
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,
@@ -228,7 +264,9 @@ class COLAEmbedder(BaseAudioEmbedder):
         self.frame_weight = frame_weight
         self.pitch_weight = pitch_weight
         self.frame_margin = frame_margin
+        self.frame_trim = frame_trim
         self.pitch_shift_range = pitch_shift_range
+        self.augmentations = augmentations
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -245,22 +283,48 @@ class COLAEmbedder(BaseAudioEmbedder):
 
     _negatives_from_other_clips = True
 
+    def _check_pretraining(self, clips) -> None:
+        """Refuse augmentations that standardise their batch (COLA embeds raw log-mel)."""
+        super()._check_pretraining(clips)
+        self._policy()
+
+    def _policy(self) -> list:
+        """The augmentations of ``augmentations``, refusing batch-standardising ones."""
+        policy = make_policy(self.augmentations)
+        standardizing = [aug for aug in policy if getattr(aug, "standardizes", False)]
+        if standardizing:
+            raise ValueError(
+                f"augmentations={self.augmentations!r} include {standardizing[0]!r} (BYOL-A's "
+                "post-normalisation), which trains the encoder on standardised inputs, but "
+                "COLAEmbedder embeds raw log-mel (dB) inputs; leave BatchStandardize out of "
+                "the augmentations, or use ContrastiveAudioEmbedder with "
+                "input_normalization='dataset'"
+            )
+        return policy
+
     def _build_model(self) -> COLAModel:
         frame_similarity = None
         if self.frame_weight > 0:
             frame_similarity = make_similarity(
                 self.similarity, self.projection_dim, self.temperature
             )
+        policy = self._policy()
+        frontend = self._build_frontend()
+        encoder = self._build_encoder(readout_bands=self.readout_bands)
+        # drawn from torch inside fit's seeded block (a function of random_state), after
+        # the encoder's weights; only when the pitch strategy or augmentations need it,
+        # so plain COLA initialises exactly as before
+        random = self.pitch_weight > 0 or bool(policy)
         return COLAModel(
-            frontend=self._build_frontend(),
-            encoder=self._build_encoder(readout_bands=self.readout_bands),
+            frontend=frontend,
+            encoder=encoder,
             projection_dim=self.projection_dim,
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
             frame_similarity=frame_similarity,
             pitch_shift_range=self._pitch_shift_range() if self.pitch_weight > 0 else None,
-            # drawn from torch inside fit's seeded block: a function of random_state; only
-            # when the pitch strategy needs it, so plain COLA initialises exactly as before
-            seed=int(torch.randint(2**31 - 1, (1,))) if self.pitch_weight > 0 else 0,
+            seed=int(torch.randint(2**31 - 1, (1,))) if random else 0,
+            augmentations=policy,
+            frame_trim=self.frame_trim if self.frame_weight > 0 else 0,
         )
 
     def _pitch_shift_range(self) -> tuple[float, float]:

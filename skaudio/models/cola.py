@@ -3,9 +3,12 @@ frame-level and pitch-shift strategies of Kuroyanagi & Komatsu (ICASSP 2022)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
+from ..augment import Augmentation, split_by_domain
 from ..distributed import gather_with_grad
 from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import ProjectionHead
@@ -28,6 +31,13 @@ class COLAModel(EmbeddingModel):
     processes are gathered, so the negatives come from the global batch (see
     :mod:`skaudio.distributed`).
 
+    With ``augmentations`` (not in the paper, which augments nothing), each segment is
+    augmented independently in training mode, as in :class:`ContrastiveModel`: the
+    waveform augmentations run on ``[anchor; positive]`` before the frontend, the
+    spectrogram ones after it, on the anchors and then on the positives, every draw
+    from the model's generator (seeded by ``seed``). In evaluation mode nothing is
+    augmented.
+
     Two optional strategies of multi-strategy COLA (Kuroyanagi & Komatsu, 2022) reuse
     the encoder's frame sequence:
 
@@ -37,6 +47,16 @@ class COLAModel(EmbeddingModel):
       device by a random ratio (:func:`skaudio.features.warp_frequency`) and becomes a
       third view; a pitch head (a two-layer MLP to one scalar per frame) scores the
       frames of the anchor and of its shifted copy.
+
+    Which views the strategies see when there are augmentations: the frame loss
+    works within each view, on the augmented views (every view its own draws); the
+    shifted copy is the warp of the anchor *after* its waveform augmentations, and
+    its spectrogram augmentations replay the anchor's draws (the generator is rewound
+    to where the anchor's began), so the anchor and its copy get the same augmentation
+    and the pitch target is still the shift between them. ``frame_trim`` drops the first and last
+    frames of every view from the frame loss (anchors, positives and negatives), so
+    that the segment edges (padding, onsets cut by the crop) cannot tell frames
+    apart; the pitch and clip losses keep all frames.
 
     Parameters
     ----------
@@ -57,12 +77,20 @@ class COLAModel(EmbeddingModel):
         Range of the uniformly drawn frequency ratios of the pitch strategy (``None``
         disables it).
     seed : int, default=0
-        Seed of the pitch-shift draws (see :class:`EmbeddingModel`).
+        Seed of the pitch-shift and augmentation draws (see :class:`EmbeddingModel`).
+    augmentations : sequence of Augmentation, default=()
+        Waveform and spectrogram augmentations (see :mod:`skaudio.augment`), applied
+        to each view in training mode only, waveform ones first.
+    frame_trim : int, default=0
+        Encoder frames left out of the frame loss at each end of every view; at
+        least two frames must remain.
 
     Raises
     ------
     ValueError
-        If a strategy is on with an encoder of raw waveforms.
+        If a strategy or a spectrogram augmentation is given with an encoder of raw
+        waveforms, or ``frame_trim`` is negative; in ``forward``, if ``frame_trim``
+        leaves fewer than two frames.
 
     Examples
     --------
@@ -88,12 +116,23 @@ class COLAModel(EmbeddingModel):
         frame_similarity: nn.Module | None = None,
         pitch_shift_range: tuple[float, float] | None = None,
         seed: int = 0,
+        augmentations: Sequence[Augmentation] = (),
+        frame_trim: int = 0,
     ) -> None:
         super().__init__(frontend, encoder, seed=seed)
         if (frame_similarity is not None or pitch_shift_range is not None) and (
             not self.uses_spectrogram
         ):
             raise ValueError("the frame and pitch strategies need a log-mel encoder")
+        self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
+        if self.spectrogram_augmentations and not self.uses_spectrogram:
+            raise ValueError(
+                "spectrogram augmentations need log-mel input, but the encoder reads raw "
+                f"waveforms: {self.spectrogram_augmentations}; use waveform augmentations"
+            )
+        if frame_trim < 0:
+            raise ValueError(f"frame_trim must be >= 0, got {frame_trim}")
+        self.frame_trim = int(frame_trim)
         self.head = ProjectionHead(encoder.embedding_dim, projection_dim)
         self.similarity = similarity
         self.frame_similarity = frame_similarity
@@ -111,18 +150,86 @@ class COLAModel(EmbeddingModel):
             else None
         )
 
+    @property
+    def _augments(self) -> bool:
+        """Whether a forward pass now augments its views (training mode, a policy)."""
+        return self.training and bool(self.waveform_augmentations or self.spectrogram_augmentations)
+
+    def _augment_waveforms(self, anchor: torch.Tensor, positive: torch.Tensor):
+        """``[anchor; positive]``, through the waveform augmentations when augmenting."""
+        waveforms = torch.cat([anchor, positive])
+        if self._augments:
+            generator = self.random_generator(anchor.device)
+            for aug in self.waveform_augmentations:
+                waveforms = aug(waveforms, generator)
+        return waveforms
+
+    def _augment_spectrograms(self, views: list[torch.Tensor], generator, replay: bool):
+        """Spectrogram augmentations of the anchors, of their shifted copies (with the
+        anchors' draws replayed, when ``replay``) and of the positives, in that order.
+
+        An augmentation's draws depend only on the generator's state and the batch's
+        shape (see :class:`skaudio.augment.Augmentation`), so rewinding the generator
+        repeats them.
+        """
+        anchor, positive, *shifted = views
+
+        def augment(spec: torch.Tensor) -> torch.Tensor:
+            for aug in self.spectrogram_augmentations:
+                spec = aug(spec, generator)
+            return spec
+
+        start = generator.get_state()
+        anchor = augment(anchor)
+        if replay:
+            after = generator.get_state()
+            generator.set_state(start)
+            shifted = [augment(shifted[0])]
+            generator.set_state(after)
+        return [anchor, augment(positive), *shifted]
+
     def _spectrograms(self, anchor: torch.Tensor, positive: torch.Tensor):
-        """Log-mel of [anchor; positive; (shifted anchor)], and the shifts in semitones."""
+        """Log-mel of [anchor; positive; (shifted anchor)], and the shifts in semitones.
+
+        Augmented in training mode when the model has augmentations.
+        """
+        augments, n = self._augments, anchor.shape[0]
+        if augments:  # the pitch ratios are drawn after the waveform augmentations
+            anchor, positive = self._augment_waveforms(anchor, positive).chunk(2)
         if self.pitch_shift_range is None:
-            return self.frontend(torch.cat([anchor, positive])), None
-        low, high = self.pitch_shift_range
-        generator = self.random_generator(anchor.device)
-        draws = torch.rand(anchor.shape[0], generator=generator, device=anchor.device)
-        ratios = low + (high - low) * draws
-        power = self.frontend.power_spectrogram(anchor)
-        views = [power, self.frontend.power_spectrogram(positive), warp_frequency(power, ratios)]
-        semitones = 12.0 * torch.log2(ratios)
-        return self.frontend.log_mel(torch.cat(views)), semitones
+            spectrograms, semitones = self.frontend(torch.cat([anchor, positive])), None
+        else:
+            low, high = self.pitch_shift_range
+            generator = self.random_generator(anchor.device)
+            draws = torch.rand(n, generator=generator, device=anchor.device)
+            ratios = low + (high - low) * draws
+            power = self.frontend.power_spectrogram(anchor)
+            views = [
+                power,
+                self.frontend.power_spectrogram(positive),
+                warp_frequency(power, ratios),
+            ]
+            semitones = 12.0 * torch.log2(ratios)
+            spectrograms = self.frontend.log_mel(torch.cat(views))
+        if augments and self.spectrogram_augmentations:
+            views = list(spectrograms.split(n))
+            replay = self.pitch_shift_range is not None
+            generator = self.random_generator(anchor.device)
+            spectrograms = torch.cat(self._augment_spectrograms(views, generator, replay))
+        return spectrograms, semitones
+
+    def _trimmed(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frames of the frame loss: ``frame_trim`` left out at each end."""
+        k = self.frame_trim
+        if k == 0:
+            return frames
+        if frames.shape[1] - 2 * k < 2:
+            raise ValueError(
+                f"frame_trim={k} leaves {frames.shape[1] - 2 * k} of the {frames.shape[1]} "
+                "encoder frames of a segment for the frame loss, which needs at least 2; "
+                "lower frame_trim or lengthen the segments"
+            )
+        return frames[:, k:-k]
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> COLAOutput:
         """Similarity logits of every anchor segment against every positive segment.
@@ -144,7 +251,7 @@ class COLAModel(EmbeddingModel):
             strategies are on.
         """
         if not self.uses_spectrogram:
-            clips = self.embed(torch.cat([anchor, positive]))
+            clips = self.embed(self._augment_waveforms(anchor, positive))
             anchors, positives = self.head(clips).chunk(2)
             return COLAOutput(
                 self.similarity(gather_with_grad(anchors), gather_with_grad(positives))
@@ -155,7 +262,7 @@ class COLAModel(EmbeddingModel):
         anchors, positives = self.head(self.encoder.pool(frames[: 2 * n])).chunk(2)
         output = COLAOutput(self.similarity(gather_with_grad(anchors), gather_with_grad(positives)))
         if self.frame_head is not None:
-            projected = self.frame_head(frames)
+            projected = self.frame_head(self._trimmed(frames))
             output = output._replace(frame_logits=self.frame_similarity(projected, projected))
         if self.pitch_head is not None:
             scores = self.pitch_head(torch.cat([frames[:n], frames[2 * n :]])).squeeze(-1)
