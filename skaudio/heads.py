@@ -11,6 +11,7 @@ __all__ = [
     "BilinearSimilarity",
     "CosineSimilarity",
     "MLPHead",
+    "PitchHead",
     "ProjectionHead",
     "make_similarity",
 ]
@@ -78,6 +79,50 @@ class MLPHead(nn.Sequential):
             if i < n_layers - 1:
                 layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
+
+
+class PitchHead(nn.Sequential):
+    """Pitch head: a two-layer MLP scoring each frame with one scalar, its pitch.
+
+    Linear(in_dim, in_dim) -> ReLU -> Linear(in_dim, 1), applied to every frame
+    ``(..., in_dim)`` and giving scores ``(...)``: the last axis is squeezed. Its
+    scores are trained by their differences only (relative pitch, as in SPICE and
+    multi-strategy COLA: :func:`skaudio.losses.pitch_shift_loss`), so they are
+    defined up to a constant. The layers are those of multi-strategy COLA's pitch
+    head.
+
+    Parameters
+    ----------
+    in_dim : int
+        Size of the input frames (the encoder's ``frame_dim``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.heads import PitchHead
+    >>> _ = torch.manual_seed(0)
+    >>> head = PitchHead(in_dim=16)
+    >>> [type(layer).__name__ for layer in head]
+    ['Linear', 'ReLU', 'Linear']
+    >>> head(torch.randn(4, 10, 16)).shape  # (batch, n_frames, frame_dim) -> (batch, n_frames)
+    torch.Size([4, 10])
+    """
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, 1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Pitch scores of frames.
+
+        Parameters
+        ----------
+        frames : Tensor of shape (..., in_dim)
+
+        Returns
+        -------
+        scores : Tensor of shape (...)
+        """
+        return super().forward(frames).squeeze(-1)
 
 
 class BilinearSimilarity(nn.Module):

@@ -9,10 +9,17 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
 
 from ..augment import make_policy
 from ..exceptions import DegenerateTrainingWarning
-from ..losses import BarlowTwinsCriterion, BYOLCriterion, NTXentCriterion, VICRegCriterion
+from ..losses import (
+    BarlowTwinsCriterion,
+    BYOLCriterion,
+    NTXentCriterion,
+    PitchEquivarianceCriterion,
+    VICRegCriterion,
+)
 from ..models import BYOLModel, ContrastiveModel
 from ..training import SegmentPairDataset
 from ._base import BaseAudioEmbedder
@@ -213,6 +220,33 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     supervised_weight : float, default=0.0
         Weight of the supervised cross-entropy on labelled clips, added to any
         ``objective``; 0 ignores ``y``.
+    pitch_weight : float, default=0.0
+        Weight of a pitch-equivariance term added to any ``objective`` (SPICE-style
+        relative pitch; :class:`skaudio.losses.PitchEquivarianceCriterion`); 0
+        (the default) builds nothing and trains exactly as without it. With
+        ``w > 0``, the second view of every clip after its waveform augmentations
+        gives a *pitch pair*: that waveform and a copy pitch-shifted by a shift
+        drawn per clip, uniformly in ``[-pitch_shift_semitones,
+        pitch_shift_semitones]`` semitones, from the model's generator (played
+        ``2 ** (shift / 12)`` times faster; both cut and low-passed alike, without
+        spectrogram augmentations; see :meth:`skaudio.models.ContrastiveModel.pitch_pair`).
+        A pitch head
+        (:class:`skaudio.heads.PitchHead`: one score per encoder frame) must give the
+        copy's frames the original's scores plus the shift: ``w`` times
+        :func:`skaudio.losses.pitch_shift_loss` (squared semitones). The pair is
+        encoded in the same batch as the two views (4 views in all: about twice the
+        encoder's work) and read by the pitch head only: the objective's two views
+        are those of the model without it, so the objective never learns invariance
+        to the shift, while the encoder learns to keep pitch. Frame features that
+        keep frequency (``readout_bands > 1``) give the head more to read. Needs a
+        log-mel encoder (``input_representation="logmel"``). ``history_`` then
+        records ``train_pitch_error``.
+    pitch_shift_semitones : float, default=4.0
+        Largest shift of the pitch pair's copy, in semitones, positive; ignored
+        when ``pitch_weight=0``. The pair keeps the first ``2 ** (-s / 12)`` of the
+        segment and is low-passed at that share of the Nyquist frequency (4
+        semitones: 0.79), what every speed of the range fills: an empty edge would
+        tell the shift without any pitch.
     batch_size : int, default=256
         Clips per batch (``2 * batch_size`` views).
     max_epochs : int, default=100
@@ -278,7 +312,10 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         ``train_target_cosine`` and ``train_target_std`` for ``"byol"`` (cosine of
         the predictions with the target projections, and the spread of the
         normalised target projections: about 1, near 0 means collapse; see
-        :class:`skaudio.losses.BYOLCriterion`).
+        :class:`skaudio.losses.BYOLCriterion`). With ``pitch_weight > 0``, also
+        ``train_pitch_error``: the mean absolute error, in semitones, of the shift
+        the pitch head predicts for every frame (about ``pitch_shift_semitones / 2``
+        for a head that predicts nothing).
     classes_ : ndarray of shape (n_classes,)
         Labels seen in semi-supervised training (empty when ``y`` was not used), set
         by the first fit and kept by continued training.
@@ -322,6 +359,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "byol_momentum": [Interval(Real, 0, 1, closed="both")],
         "supervised_weight": [Interval(Real, 0, None, closed="left")],
+        "pitch_weight": [Interval(Real, 0, None, closed="left")],
+        "pitch_shift_semitones": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -342,6 +381,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         temperature: float = 0.2,
         byol_momentum: float = 0.99,
         supervised_weight: float = 0.0,
+        pitch_weight: float = 0.0,
+        pitch_shift_semitones: float = 4.0,
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,
@@ -371,6 +412,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.temperature = temperature
         self.byol_momentum = byol_momentum
         self.supervised_weight = supervised_weight
+        self.pitch_weight = pitch_weight
+        self.pitch_shift_semitones = pitch_shift_semitones
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -511,6 +554,12 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
                 "spectrograms, but input_representation='waveform' feeds raw waveforms to "
                 "the encoder; use input_normalization='none' with waveform encoders"
             )
+        if self.pitch_weight > 0 and self.input_representation == "waveform":
+            raise ValueError(
+                f"pitch_weight={self.pitch_weight!r} pitch-shifts log-mel spectrograms, but "
+                "input_representation='waveform' feeds raw waveforms to the encoder; use "
+                "pitch_weight=0 with waveform encoders"
+            )
         settings = dict(
             frontend=self._build_frontend(),
             encoder=self._build_encoder(self.input_representation, self.readout_bands),
@@ -523,6 +572,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         )
         if self._input_normalization == "dataset":
             settings["normalize_input"] = True
+        if self.pitch_weight > 0:
+            settings["pitch_shift_semitones"] = self.pitch_shift_semitones
         if self.objective == "byol":
             # the schedule's length is set from the data in _train
             return BYOLModel(**settings, momentum=self.byol_momentum)
@@ -577,7 +628,14 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
             model.restart_momentum_schedule(self._steps(dataset, self._continuation_epochs))
         return dataset
 
-    def _build_criterion(
+    def _build_criterion(self) -> nn.Module:
+        """The objective's criterion, wrapped with the pitch term when ``pitch_weight > 0``."""
+        criterion = self._objective_criterion()
+        if self.pitch_weight > 0:
+            return PitchEquivarianceCriterion(criterion, self.pitch_weight)
+        return criterion
+
+    def _objective_criterion(
         self,
     ) -> NTXentCriterion | BarlowTwinsCriterion | VICRegCriterion | BYOLCriterion:
         if self.objective == "byol":

@@ -4,7 +4,8 @@
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
 - non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with
-  their criteria (:mod:`._non_contrastive`);
+  their criteria, and the pitch-equivariance term any two-view criterion can take
+  (:mod:`._non_contrastive`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
@@ -31,6 +32,8 @@ from ._non_contrastive import (
     BarlowTwinsCriterion,
     BYOLCriterion,
     BYOLOutput,
+    PitchEquivarianceCriterion,
+    PitchEquivarianceOutput,
     VICRegCriterion,
     barlow_twins_loss,
     byol_loss,
@@ -58,6 +61,8 @@ __all__ = [
     "NTXentCriterion",
     "NextTokenCriterion",
     "NextTokenOutput",
+    "PitchEquivarianceCriterion",
+    "PitchEquivarianceOutput",
     "ReconstructionCriterion",
     "VICRegCriterion",
     "barlow_twins_loss",

@@ -6,12 +6,13 @@ import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..augment import Augmentation, split_by_domain
-from ..features import LogMelSpectrogram
-from ..heads import MLPHead
-from ..losses import BYOLOutput, byol_momentum
+from ..features import LogMelSpectrogram, warp_frequency
+from ..heads import MLPHead, PitchHead
+from ..losses import BYOLOutput, PitchEquivarianceOutput, byol_momentum
 from ._base import EmbeddingModel
 
 __all__ = ["BYOLModel", "ContrastiveModel"]
@@ -38,6 +39,28 @@ class ContrastiveModel(EmbeddingModel):
     such as :class:`skaudio.augment.BatchStandardize`): BYOL-A's order, pre-normalisation
     then post-normalisation.
 
+    With ``pitch_shift_semitones`` (pitch equivariance, as in SPICE, Gfeller et al.,
+    2020), the second view of every clip also gives a *pitch pair*, read only by a
+    pitch head (:class:`skaudio.heads.PitchHead` on every frame of
+    :meth:`FrameEncoder.forward_frames <skaudio.encoders.FrameEncoder.forward_frames>`):
+    its waveform after the waveform augmentations, and a copy played
+    ``2 ** (shift / 12)`` times faster (every frequency scaled by that ratio), with
+    the shift drawn uniformly in ``[-pitch_shift_semitones, pitch_shift_semitones]``
+    semitones per clip from the model's generator (after the augmentations' draws);
+    both cut and low-passed alike so that no edge tells the shift, and turned into
+    log-mel input without the spectrogram augmentations (:meth:`pitch_pair`). The
+    head's scores on the copy's frames and on the original's must differ by the
+    shift (:class:`skaudio.losses.PitchEquivarianceCriterion`). A waveform speed
+    change rather than multi-strategy COLA's warp of the power spectrogram: the warp
+    also widens or narrows every spectral peak by the ratio, which a head can read
+    instead of the pitch (the analysis window fixes the peaks' width in real
+    sounds), and heads trained on it transferred worse to real pitch changes. The
+    pair is encoded in the same batch as the two views (4 views in all), whose
+    encoder input is exactly that of the model without it: the objective never
+    sees the shift, so it cannot teach invariance to it. The pitch pair is built in
+    evaluation mode too (the pretext task, not an augmentation), from the
+    unaugmented second view.
+
     Parameters
     ----------
     frontend : LogMelSpectrogram
@@ -59,12 +82,16 @@ class ContrastiveModel(EmbeddingModel):
     normalize_input : bool, default=False
         Standardise the log-mel input with dataset statistics (see
         :class:`EmbeddingModel`).
+    pitch_shift_semitones : float or None, default=None
+        Largest pitch shift of the pitch head's copy, in semitones, positive; None
+        builds no pitch head and returns the plain output.
 
     Raises
     ------
     ValueError
-        If spectrogram augmentations or ``normalize_input`` are given with an
-        encoder of raw waveforms.
+        If spectrogram augmentations, ``normalize_input`` or ``pitch_shift_semitones``
+        are given with an encoder of raw waveforms, or ``pitch_shift_semitones`` is
+        not positive.
 
     Examples
     --------
@@ -81,6 +108,12 @@ class ContrastiveModel(EmbeddingModel):
     >>> z1, z2, class_logits = model(torch.randn(4, 2000), torch.randn(4, 2000))
     >>> z1.shape, z2.shape, class_logits.shape
     (torch.Size([4, 8]), torch.Size([4, 8]), torch.Size([8, 3]))
+    >>> pitched = ContrastiveModel(
+    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [TimeMasking(0.2)],
+    ...     projection_dim=8, projection_layers=2, pitch_shift_semitones=4.0)
+    >>> output = pitched(torch.randn(4, 2000), torch.randn(4, 2000))
+    >>> output.views[0].shape, output.pitch_shifted.shape, output.semitones.shape  # 4 frames kept
+    (torch.Size([4, 8]), torch.Size([4, 4]), torch.Size([4]))
     """
 
     def __init__(
@@ -93,6 +126,7 @@ class ContrastiveModel(EmbeddingModel):
         n_classes: int = 0,
         augment_seed: int = 0,
         normalize_input: bool = False,
+        pitch_shift_semitones: float | None = None,
     ) -> None:
         super().__init__(frontend, encoder, seed=augment_seed, normalize_input=normalize_input)
         self.waveform_augmentations, self.spectrogram_augmentations = split_by_domain(augmentations)
@@ -103,6 +137,20 @@ class ContrastiveModel(EmbeddingModel):
             )
         self.head = self._projection_head(encoder.embedding_dim, projection_dim, projection_layers)
         self.classifier = nn.Linear(projection_dim, n_classes) if n_classes else None
+        self.pitch_shift_semitones = pitch_shift_semitones
+        self.pitch_head = None
+        if pitch_shift_semitones is not None:
+            if not self.uses_spectrogram:
+                raise ValueError(
+                    "pitch shifts move log-mel bands, but the encoder reads raw waveforms; "
+                    "use a log-mel encoder with pitch_shift_semitones"
+                )
+            if not pitch_shift_semitones > 0:
+                raise ValueError(
+                    f"pitch_shift_semitones must be positive, got {pitch_shift_semitones}"
+                )
+            self.pitch_shift_semitones = float(pitch_shift_semitones)
+            self.pitch_head = PitchHead(encoder.frame_dim)
 
     @staticmethod
     def _projection_head(in_dim: int, width: int, n_layers: int) -> nn.Module:
@@ -122,12 +170,20 @@ class ContrastiveModel(EmbeddingModel):
         """
         if not self.training:
             return self.spectrogram(waveforms)
+        waveforms = self._augment_waveforms(waveforms)
+        if not self.uses_spectrogram:
+            return waveforms.unsqueeze(1)
+        return self._augment_spectrogram(self.frontend(waveforms))
+
+    def _augment_waveforms(self, waveforms: torch.Tensor) -> torch.Tensor:
         generator = self.random_generator(waveforms.device)
         for aug in self.waveform_augmentations:
             waveforms = aug(waveforms, generator)
-        if not self.uses_spectrogram:
-            return waveforms.unsqueeze(1)
-        spec = self.frontend(waveforms)
+        return waveforms
+
+    def _augment_spectrogram(self, spec: torch.Tensor) -> torch.Tensor:
+        """Encoder input ``(batch, 1, n_mels, n_frames)`` of log-mel spectrograms (dB)."""
+        generator = self.random_generator(spec.device)
         standardized = False
         for aug in self.spectrogram_augmentations:
             if not standardized and getattr(aug, "standardizes", False):
@@ -152,6 +208,76 @@ class ContrastiveModel(EmbeddingModel):
             return self.embed(waveforms)
         return self.encoder(self.augmented_input(waveforms))
 
+    def _pitch_pair_length(self, n_samples: int) -> int:
+        """Samples of the pitch pair: as many as every speed of the range can fill."""
+        return max(1, int(n_samples * 2.0 ** (-self.pitch_shift_semitones / 12.0)))
+
+    def pitch_pair(
+        self, waveforms: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder inputs of waveforms and of pitch-shifted copies, and the shifts drawn.
+
+        The copy of row ``b`` plays it ``r_b = 2 ** (semitones[b] / 12)`` times faster,
+        ``copy(t) = x(r_b t)`` (linear interpolation, :func:`skaudio.features.warp_frequency`
+        along time), which moves every frequency ``f`` to ``r_b f``. Both are cut to
+        the first ``L = n_samples * 2 ** (-pitch_shift_semitones / 12)`` samples
+        (the longest every speed of the range fills from the row), zero-padded back to
+        ``n_samples``, low-passed at ``2 ** (-pitch_shift_semitones / 12)`` times the
+        Nyquist frequency (where a slower copy is empty), turned into log-mel and
+        standardised as the model's input: nothing but the pitch tells them apart.
+
+        Parameters
+        ----------
+        waveforms : Tensor of shape (batch, n_samples)
+            (Augmented) waveforms.
+
+        Returns
+        -------
+        original, shifted : Tensor of shape (batch, 1, n_mels, n_frames)
+        semitones : Tensor of shape (batch,)
+            Uniform in ``[-pitch_shift_semitones, pitch_shift_semitones]``, one per
+            row, from the model's generator.
+        """
+        generator = self.random_generator(waveforms.device)
+        draws = torch.rand(waveforms.shape[0], generator=generator, device=waveforms.device)
+        semitones = self.pitch_shift_semitones * (2.0 * draws - 1.0)
+        n_samples = waveforms.shape[1]
+        length = self._pitch_pair_length(n_samples)
+        # warp_frequency scales axis 1: here time, by 1 / r (sample t reads t * r)
+        ratios = torch.exp2(-semitones / 12.0).to(waveforms.dtype)
+        faster = warp_frequency(waveforms[:, :, None], ratios)[:, :length, 0]
+        pair = F.pad(torch.cat([waveforms[:, :length], faster]), (0, n_samples - length))
+        power = self.frontend.power_spectrogram(pair)
+        n_bins = power.shape[1]
+        cutoff = (n_bins - 1) * 2.0 ** (-self.pitch_shift_semitones / 12.0)
+        kept = (torch.arange(n_bins, device=power.device) <= cutoff).to(power.dtype)[:, None]
+        log_mel = self.standardize_input(self.frontend.log_mel(power * kept))
+        original, shifted = log_mel.unsqueeze(1).chunk(2)
+        return original, shifted, semitones
+
+    def _encode_with_pitch(self, anchor: torch.Tensor, positive: torch.Tensor):
+        """Embeddings of the two views, and the pitch head's output on the pitch pair.
+
+        The views' encoder input is :meth:`augmented_input`'s (the same draws, in
+        the same order); the pitch pair, made from the waveform-augmented ``positive``
+        (:meth:`pitch_pair`, drawing last), goes through the encoder in the same
+        batch, and only the pitch head reads its frames: those whose input lies in
+        the pair's ``L`` samples, not in its padding.
+        """
+        n = anchor.shape[0]
+        waveforms = torch.cat([anchor, positive])
+        if self.training:
+            waveforms = self._augment_waveforms(waveforms)
+            x = self._augment_spectrogram(self.frontend(waveforms))
+        else:
+            x = self.spectrogram(waveforms)
+        original, shifted, semitones = self.pitch_pair(waveforms[n:])
+        frames = self.encoder.forward_frames(torch.cat([x, original, shifted]))
+        length = self._pitch_pair_length(anchor.shape[1])
+        kept = max(1, (length // self.frontend.hop_length) // self.encoder.time_stride)
+        scores = self.pitch_head(frames[2 * n :, :kept])  # (2 * batch, kept frames)
+        return self.encoder.pool(frames[: 2 * n]), x, (scores[:n], scores[n:], semitones)
+
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor):
         """Projections of both views, and class logits when there is a classifier.
 
@@ -165,11 +291,22 @@ class ContrastiveModel(EmbeddingModel):
         z1, z2 : Tensor of shape (batch, projection_dim)
         class_logits : Tensor of shape (2 * batch, n_classes) or None
             For the views in the order ``[anchor; positive]``.
+
+            With a pitch head, these three come as the ``views`` of a
+            :class:`skaudio.losses.PitchEquivarianceOutput`, with the pitch scores
+            of the frames of the pitch pair of ``positive`` (original, shifted copy),
+            and the shifts.
         """
-        z = self.head(self.view(torch.cat([anchor, positive])))
+        if self.pitch_head is None:
+            z = self.head(self.view(torch.cat([anchor, positive])))
+        else:
+            embeddings, _, pitch = self._encode_with_pitch(anchor, positive)
+            z = self.head(embeddings)
         class_logits = self.classifier(z) if self.classifier is not None else None
         z1, z2 = z.chunk(2)
-        return z1, z2, class_logits
+        if self.pitch_head is None:
+            return z1, z2, class_logits
+        return PitchEquivarianceOutput((z1, z2, class_logits), *pitch)
 
 
 def _byol_mlp(in_dim: int, width: int, n_layers: int) -> nn.Sequential:
@@ -210,12 +347,14 @@ class BYOLModel(ContrastiveModel):
     checkpoints and pickles resume exactly. (The update after the very last step of
     a run is left to the next training forward; embeddings never use the target.)
 
-    Embeddings (:meth:`embed`) come from the online encoder.
+    Embeddings (:meth:`embed`) come from the online encoder. With
+    ``pitch_shift_semitones``, the pitch pair (see :class:`ContrastiveModel`) goes
+    through the online encoder only: the target network sees the two views alone.
 
     Parameters
     ----------
     frontend, encoder, augmentations, projection_dim, projection_layers, n_classes, \
-augment_seed, normalize_input
+augment_seed, normalize_input, pitch_shift_semitones
         As in :class:`ContrastiveModel`; the projection head is BYOL's MLP.
     momentum : float, default=0.99
         :math:`\tau_{\text{base}}`, the target's momentum at the first step, in [0, 1].
@@ -253,6 +392,7 @@ augment_seed, normalize_input
         normalize_input: bool = False,
         momentum: float = 0.99,
         total_steps: int = 1,
+        pitch_shift_semitones: float | None = None,
     ) -> None:
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
@@ -265,6 +405,7 @@ augment_seed, normalize_input
             n_classes=n_classes,
             augment_seed=augment_seed,
             normalize_input=normalize_input,
+            pitch_shift_semitones=pitch_shift_semitones,
         )
         self.predictor = _byol_mlp(projection_dim, projection_dim, 2)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
@@ -326,14 +467,20 @@ augment_seed, normalize_input
         output : BYOLOutput
             ``predictions1``, ``predictions2``, ``targets1``, ``targets2`` of shape
             (batch, projection_dim); ``class_logits`` of shape (2 * batch, n_classes)
-            for the online projections of ``[anchor; positive]``, or None.
+            for the online projections of ``[anchor; positive]``, or None. With a
+            pitch head, the ``views`` of a :class:`skaudio.losses.PitchEquivarianceOutput`.
         """
         if self.training:
             self.update_target()
-        x = self.augmented_input(torch.cat([anchor, positive]))
-        z = self.head(self.encoder(x))
+        if self.pitch_head is None:
+            x = self.augmented_input(torch.cat([anchor, positive]))
+            z = self.head(self.encoder(x))
+        else:
+            embeddings, x, pitch = self._encode_with_pitch(anchor, positive)
+            z = self.head(embeddings)
         q1, q2 = self.predictor(z).chunk(2)
         with torch.no_grad():
             t1, t2 = self.target_head(self.target_encoder(x)).chunk(2)
         class_logits = self.classifier(z) if self.classifier is not None else None
-        return BYOLOutput(q1, q2, class_logits, t1, t2)
+        output = BYOLOutput(q1, q2, class_logits, t1, t2)
+        return output if self.pitch_head is None else PitchEquivarianceOutput(output, *pitch)
