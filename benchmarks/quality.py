@@ -150,6 +150,16 @@ def make_rows(
             cola(max_epochs=0, readout_bands=4), f"CNN, random init, {b4}", kind=base
         ),
         "cola": Row(cola(), f"COLA, bilinear, {b1}", "cnn-random"),
+        "cola-waveform-b2": Row(
+            cola(augmentations="waveform", readout_bands=2),
+            f"COLA, segments augmented (waveform policy), {b2}",
+            "cnn-random-b2",
+        ),
+        "cola-speech-b2": Row(
+            cola(augmentations="speech", readout_bands=2),
+            f"COLA, segments augmented (speech policy), {b2}",
+            "cnn-random-b2",
+        ),
         "cola-multi": Row(
             cola(frame_weight=1.0, pitch_weight=1.0),
             f"COLA + frame + pitch-shift losses, {b1}",
@@ -171,6 +181,16 @@ def make_rows(
         "simclr-waveform-b2": Row(
             contrastive(augmentations="waveform", readout_bands=2),
             f"SimCLR, waveform policy, {b2}",
+            "cnn-random-b2",
+        ),
+        "simclr-speech-b2": Row(
+            contrastive(augmentations="speech", readout_bands=2),
+            f"SimCLR, speech policy, {b2}",
+            "cnn-random-b2",
+        ),
+        "simclr-waveform-pitch-b2": Row(
+            contrastive(augmentations="waveform", readout_bands=2, pitch_weight=1.0),
+            f"SimCLR, waveform policy + pitch-equivariance term, {b2}",
             "cnn-random-b2",
         ),
         "byol-a": Row(
