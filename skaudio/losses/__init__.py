@@ -4,8 +4,8 @@
 - the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
 - non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with
-  their criteria, and the pitch-equivariance term any two-view criterion can take
-  (:mod:`._non_contrastive`);
+  their criteria (:mod:`._non_contrastive`);
+- the pitch-equivariance term any two-view criterion can take (:mod:`._pitch`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
 """
 
@@ -32,8 +32,6 @@ from ._non_contrastive import (
     BarlowTwinsCriterion,
     BYOLCriterion,
     BYOLOutput,
-    PitchEquivarianceCriterion,
-    PitchEquivarianceOutput,
     VICRegCriterion,
     barlow_twins_loss,
     byol_loss,
@@ -41,6 +39,7 @@ from ._non_contrastive import (
     cross_correlation,
     vicreg_loss,
 )
+from ._pitch import PitchEquivarianceCriterion, PitchEquivarianceOutput
 from ._tokens import (
     NextTokenCriterion,
     NextTokenOutput,
