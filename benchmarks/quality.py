@@ -170,6 +170,11 @@ def make_rows(
             f"SimCLR, spectrogram policy, {b1}",
             "cnn-random",
         ),
+        "simclr-b2": Row(
+            contrastive(augmentations="spectrogram", readout_bands=2),
+            f"SimCLR, spectrogram policy, {b2}",
+            "cnn-random-b2",
+        ),
         "simclr-b4": Row(
             contrastive(augmentations="spectrogram", readout_bands=4),
             f"SimCLR, spectrogram policy, {b4}",
