@@ -477,7 +477,10 @@ def _net_class() -> type:
           parameters;
         - ``accelerator.even_batches`` must stay ``True`` (accelerate's default) in a
           distributed run: otherwise processes may run different numbers of steps and
-          wait forever in each other's collectives.
+          wait forever in each other's collectives;
+        - the net's ``precision`` must stay ``"fp32"``: mixed precision is the
+          accelerator's (its ``mixed_precision``), so that autocast wraps the forward
+          pass once.
 
         The prepared data loader gives each process ``batch_size`` rows per step (the
         global batch is ``world_size * batch_size``) and, with ``even_batches``, the
@@ -507,6 +510,11 @@ def _net_class() -> type:
                     "distributed pretraining needs even_batches=True in the accelerator's "
                     "DataLoaderConfiguration: with uneven batches, processes run different "
                     "numbers of steps and deadlock in the gathers of the loss"
+                )
+            if self._precision != "fp32":
+                raise ValueError(
+                    f"precision={self._precision!r} with accelerate: leave the net's "
+                    "precision at 'fp32' and pass mixed_precision to the Accelerator"
                 )
 
     DistributedSelfSupervisedNet.__module__ = __name__
@@ -604,7 +612,7 @@ def join_processes(device: str) -> tuple[str, int]:
     return str(state.device), state.process_index
 
 
-def global_batch_accelerator(device: str, batch_size: int):
+def global_batch_accelerator(device: str, batch_size: int, mixed_precision: str = "fp32"):
     """An ``accelerate.Accelerator`` whose data loaders split each batch between processes.
 
     ``batch_size`` is then the global batch (``split_batches=True``): each of ``W``
@@ -617,6 +625,11 @@ def global_batch_accelerator(device: str, batch_size: int):
         ``"cpu"`` for CPU processes; anything else lets accelerate pick the GPU.
     batch_size : int
         The global batch; a multiple of the number of processes.
+    mixed_precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        The run's precision, as accelerate's ``mixed_precision`` (``"no"``,
+        ``"bf16"``, ``"fp16"``): accelerate then runs the forward pass (and the loss)
+        under autocast, with a gradient scaler for ``"fp16"``; skaudio's frontend,
+        similarities and losses still compute in float32.
 
     Returns
     -------
@@ -635,7 +648,9 @@ def global_batch_accelerator(device: str, batch_size: int):
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
     accelerator = Accelerator(
-        cpu=device == "cpu", dataloader_config=DataLoaderConfiguration(split_batches=True)
+        cpu=device == "cpu",
+        mixed_precision={"fp32": "no"}.get(mixed_precision, mixed_precision),
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
     )
     if batch_size % accelerator.num_processes:
         raise ValueError(

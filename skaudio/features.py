@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._torch_utils import fp32_island
+
 __all__ = ["LogMelSpectrogram", "warp_frequency"]
 
 
@@ -18,7 +20,10 @@ class LogMelSpectrogram(nn.Module):
     Matches ``librosa.power_to_db(librosa.feature.melspectrogram(...), top_db=top_db)``
     with a Hann window, ``center=True`` and constant (zero) padding, computed per clip.
     The mel filterbank comes from :func:`librosa.filters.mel` (Slaney scale and norm).
-    Being a module, it moves to the model's device with the model.
+    Being a module, it moves to the model's device with the model. It always computes
+    in float32 (STFT, mel matmul, log; half-precision input is cast), also under
+    autocast: the power spectrum spans a dynamic range that bf16's 8-bit mantissa
+    and fp16's range would round or overflow (``skaudio._torch_utils.fp32_island``).
 
     Shapes: ``forward`` maps waveforms ``(batch, n_samples)`` to log-mel spectrograms
     ``(batch, n_mels, n_frames)`` with ``n_frames = 1 + n_samples // hop_length``.
@@ -117,6 +122,7 @@ class LogMelSpectrogram(nn.Module):
         """
         return 1 + n_samples // self.hop_length
 
+    @fp32_island
     def power_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Power spectrogram, the first half of :meth:`forward`.
 
@@ -140,6 +146,7 @@ class LogMelSpectrogram(nn.Module):
         )
         return spec.real.square() + spec.imag.square()
 
+    @fp32_island
     def log_mel(self, power: torch.Tensor) -> torch.Tensor:
         """Mel filterbank and decibels, the second half of :meth:`forward`.
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
+import warnings
 from functools import partial
 
 import numpy as np
+import torch
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler, PassthroughScoring, ProgressBar
+from skorch.callbacks import Callback, LRScheduler, PassthroughScoring, ProgressBar
+from skorch.dataset import unpack_data
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset, get_worker_info
 
+from ._torch_utils import autocast
 from .clips import AudioClips, clips_of
 from .segments import random_offset
 
 __all__ = [
+    "GradScaling",
     "LearningRateSchedule",
     "SegmentPairDataset",
     "SelfSupervisedNet",
@@ -41,6 +46,18 @@ class SelfSupervisedNet(NeuralNet):
         the dict of inputs of each batch to its ``forward`` as keyword arguments.
     criterion : torch.nn.Module class or instance
         The loss, e.g. one of the criteria of :mod:`skaudio.losses`.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        Precision of the module's forward pass: ``"bf16"`` and ``"fp16"`` run it
+        under ``torch.autocast`` of the net's device type (matmuls and convolutions
+        in half precision, the weights and the optimiser in float32); the
+        criterion runs outside autocast (skaudio's criteria, log-mel frontend and
+        similarities compute in float32 whatever their input:
+        ``skaudio._torch_utils.fp32_island``). ``"fp16"`` also scales the loss
+        with a :class:`GradScaling` callback, named ``"grad_scaler"``, added to the
+        default callbacks; the gradients seen by ``on_grad_computed`` callbacks
+        (e.g. gradient clipping) are unscaled. Under accelerate
+        (:func:`skaudio.distributed.distributed_net_class`) it must stay ``"fp32"``:
+        pass ``mixed_precision`` to the ``Accelerator`` instead.
     **kwargs
         Other parameters of :class:`skorch.NeuralNet`, such as ``optimizer``,
         ``lr``, ``max_epochs``, ``batch_size``, ``train_split`` and ``callbacks``.
@@ -65,6 +82,60 @@ class SelfSupervisedNet(NeuralNet):
     >>> len(net.fit(X, None).history), "train_pretext_acc" in net.history[-1]
     (2, True)
     """
+
+    def __init__(self, module, criterion, *, precision: str = "fp32", **kwargs) -> None:
+        super().__init__(module, criterion, **kwargs)
+        self.precision = precision
+
+    @property
+    def _precision(self) -> str:
+        return getattr(self, "precision", "fp32")  # nets pickled before the parameter
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self._precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {self._precision!r}")
+
+    def get_default_callbacks(self):
+        """skorch's default callbacks, and a :class:`GradScaling` with ``precision="fp16"``."""
+        callbacks = list(super().get_default_callbacks())
+        if self._precision == "fp16":
+            device_type = torch.device(self.device or "cpu").type
+            callbacks.append(("grad_scaler", GradScaling(device_type)))
+        return callbacks
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        callback = dict(getattr(self, "callbacks_", [])).get("grad_scaler")
+        return getattr(callback, "scaler_", None)
+
+    def infer(self, x, **fit_params):
+        """The module's forward pass, under autocast unless ``precision="fp32"``."""
+        with autocast(self.device, self._precision):
+            return super().infer(x, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's step; with a gradient scaler, the loss is scaled and the gradients unscaled."""
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        for name in self._optimizers:
+            scaler.unscale_(getattr(self, name + "_"))
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()  # GradScaler.step takes no closure
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))  # skipped when a gradient is inf/NaN
+        scaler.update()
+        return None
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's training loop, noting a ``KeyboardInterrupt`` for :meth:`partial_fit`."""
@@ -118,6 +189,65 @@ class SelfSupervisedNet(NeuralNet):
             for name, value in metrics(y_pred).items():
                 self.history.record_batch(f"train_{name}", value)
         return loss
+
+
+class GradScaling(Callback):
+    """skorch callback holding the loss scaler of fp16 training (``torch.amp.GradScaler``).
+
+    :class:`SelfSupervisedNet` with ``precision="fp16"`` adds one, named
+    ``"grad_scaler"``, to its default callbacks and steps through its ``scaler_``:
+    the loss is multiplied by the scale before the backward pass, the gradients
+    divided by it before the optimiser step, a step whose gradients overflowed
+    (inf or NaN) is skipped and the scale halved, and the scale doubles after
+    ``growth_interval`` steps without overflow (Micikevicius et al., 2018). bf16
+    has float32's exponent range and needs none.
+
+    Its state (scale and growth tracker, plain numbers: :meth:`state_dict`) is saved
+    in every checkpoint by :class:`skaudio.checkpoint.EpochCheckpoint` and put back by
+    :func:`skaudio.checkpoint.restore_checkpoint`, so a resumed fp16 run scales as
+    the interrupted one.
+
+    Parameters
+    ----------
+    device_type : str, default="cuda"
+        Device type of the training (``"cuda"`` or ``"cpu"``).
+    init_scale : float, default=65536.0
+        Initial scale.
+    growth_interval : int, default=2000
+        Steps without overflow after which the scale doubles.
+
+    Attributes
+    ----------
+    scaler_ : torch.amp.GradScaler
+
+    Examples
+    --------
+    >>> from skaudio.training import GradScaling
+    >>> callback = GradScaling("cpu").initialize()
+    >>> callback.state_dict()["scale"]
+    65536.0
+    """
+
+    def __init__(
+        self, device_type: str = "cuda", init_scale: float = 2.0**16, growth_interval: int = 2000
+    ) -> None:
+        self.device_type = device_type
+        self.init_scale = init_scale
+        self.growth_interval = growth_interval
+
+    def initialize(self):
+        self.scaler_ = torch.amp.GradScaler(
+            self.device_type, init_scale=self.init_scale, growth_interval=self.growth_interval
+        )
+        return self
+
+    def state_dict(self) -> dict:
+        """The scaler's state: scale, growth and backoff factors, growth tracker."""
+        return self.scaler_.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume the scale that :meth:`state_dict` described."""
+        self.scaler_.load_state_dict(state)
 
 
 def training_callbacks(
@@ -176,6 +306,9 @@ def _lr_factor(step: int, *, offset: int, n_steps: int, warmup_steps: int, cosin
     if not cosine:
         return 1.0
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (n_steps - warmup_steps)))
+
+
+_SKIPPED_STEP_WARNING = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"
 
 
 class LearningRateSchedule(LRScheduler):
@@ -299,7 +432,12 @@ class LearningRateSchedule(LRScheduler):
     def on_batch_end(self, net, training, **kwargs) -> None:
         if not training:
             return
-        super().on_batch_end(net, training=training, **kwargs)
+        with warnings.catch_warnings():
+            if getattr(net, "_grad_scaler", lambda: None)() is not None:
+                # fp16: a step skipped by the loss scaler (gradients overflowed) is a
+                # step of the schedule all the same
+                warnings.filterwarnings("ignore", _SKIPPED_STEP_WARNING, UserWarning)
+            super().on_batch_end(net, training=training, **kwargs)
         self.step_ += 1
 
     def on_epoch_end(self, net, **kwargs) -> None:

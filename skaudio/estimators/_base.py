@@ -29,7 +29,16 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._torch_utils import DEVICES, device_generators, is_device_name, resolve_device, seeded
+from .._torch_utils import (
+    DEVICES,
+    PRECISIONS,
+    cuda_training_flags,
+    device_generators,
+    is_device_name,
+    resolve_device,
+    resolve_precision,
+    seeded,
+)
 from ..checkpoint import (
     EpochCheckpoint,
     clip_digests,
@@ -112,6 +121,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "warmup_epochs": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str],
+        "precision": [StrOptions(set(PRECISIONS))],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "checkpoint_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
@@ -126,6 +136,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         {
             "max_epochs",
             "device",
+            "precision",
             "num_workers",
             "checkpoint_dir",
             "warm_start",
@@ -233,12 +244,18 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         multi-process run), with batch norms over the global batch and
         ``batch_size`` clips per global batch, split between the processes.
 
+        The forward pass runs at ``precision_`` (the net's ``precision``, or
+        accelerate's ``mixed_precision`` when distributed: autocast is applied once);
+        on CUDA the optimiser is the fused AdamW.
+
         The learning rate of every batch is set by a
         :class:`~skaudio.training.LearningRateSchedule` (``lr_schedule``,
         ``warmup_epochs``), the net's callback ``"lr_schedule"``.
         """
         metric_names = getattr(criterion, "metric_names", ())
         verbose = int(self.verbose) if rank() == 0 else 0  # progress from one process
+        precision = getattr(self, "precision_", "fp32")
+        cuda = self.device_.startswith("cuda")
         settings = dict(
             criterion=criterion,
             optimizer=torch.optim.AdamW,
@@ -248,7 +265,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             batch_size=self.batch_size,
             train_split=None,
             iterator_train__shuffle=True,
-            iterator_train__pin_memory=self.device_.startswith("cuda"),
+            iterator_train__pin_memory=cuda,
             iterator_train__num_workers=self.num_workers,
             iterator_train__worker_init_fn=seed_worker,
             callbacks=training_callbacks(
@@ -257,9 +274,15 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             + (callbacks or []),
             verbose=verbose,
         )
+        if cuda:  # one kernel for all the parameters' updates
+            settings["optimizer__fused"] = True
         if not distributed:
-            return SelfSupervisedNet(module=module, device=self.device_, **settings)
-        accelerator = global_batch_accelerator(self.device_, self.batch_size)
+            return SelfSupervisedNet(
+                module=module, device=self.device_, precision=precision, **settings
+            )
+        accelerator = global_batch_accelerator(
+            self.device_, self.batch_size, mixed_precision=precision
+        )
         for generator in device_generators(module):  # other augmentations per process
             generator.seed += accelerator.process_index
         return distributed_net_class()(
@@ -374,8 +397,12 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if self.checkpoint_dir is not None:
             # the checkpoint is this fit's: continued training (partial_fit,
             # warm_start), maybe on other data, must not write under its manifest
+            scaler = {n: c.state_dict() for n, c in net.callbacks_ if n == "grad_scaler"}
             net.callbacks = [c for c in net.callbacks if c[0] != "checkpoint"]
             net.initialize_callbacks()
+            for name, callback in net.callbacks_:
+                if name in scaler:  # fp16's loss scale goes on with continued training
+                    callback.load_state_dict(scaler[name])
         # a net holding an accelerator does not pickle: keep the trained parts only
         return to_plain_net(net) if self.distributed else net
 
@@ -429,7 +456,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             if schedule is not None:
                 schedule.begin_run(epochs, warmup=not self.net_.optimizer_.state)
             try:
-                self.net_.partial_fit(dataset, None, epochs=epochs)
+                with cuda_training_flags(self.device_):
+                    self.net_.partial_fit(dataset, None, epochs=epochs)
             except BaseException:
                 restore_checkpoint(self.net_, snapshot, rng)
                 raise
@@ -475,9 +503,10 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             process = 0
             if self.distributed:
                 self.device_, process = join_processes(self.device_)
+            self.precision_ = resolve_precision(self.precision, self.device_)
             # each process of a distributed run crops its clips with its own stream
             data_seed = [seed, process] if process else seed
-            with seeded(seed, self.device_):
+            with seeded(seed, self.device_), cuda_training_flags(self.device_):
                 self.net_ = self._pretrain(clips, targets, np.random.default_rng(data_seed))
             self.segment_length_ = self._segment_length
         except BaseException:  # refused, interrupted or failed: no half-fitted attributes

@@ -116,6 +116,22 @@ class CPCEmbedder(BaseAudioEmbedder):
         than its warmup ends below ``lr``.
     weight_decay : float, default=0.0
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Arithmetic of pretraining's forward pass. ``"bf16"`` and ``"fp16"`` run the
+        encoder and heads under ``torch.autocast`` (matmuls and convolutions in half
+        precision); the weights, the optimiser, the log-mel frontend, the
+        similarities and the losses stay float32. ``"fp16"`` adds loss scaling
+        (:class:`skaudio.training.GradScaling`, saved in checkpoints). ``"auto"`` is
+        ``"bf16"`` on a CUDA GPU with native bf16 (Ampere and later) and ``"fp32"``
+        elsewhere, CPU included (CPU results are unchanged). bf16 is the CUDA default
+        because it has float32's exponent range: nothing overflows and no loss
+        scaling is needed, tensor cores run it at several times the float32 rate, and
+        its 8-bit mantissa is kept away from the parts that need precision. On CUDA,
+        ``fit`` also turns on TF32 matmuls and convolutions and cuDNN autotuning (set
+        back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
+        float32. Run-only: a checkpoint resumes under another precision; continued
+        training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
+        ``precision_``.
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -149,6 +165,8 @@ class CPCEmbedder(BaseAudioEmbedder):
         Per epoch: ``train_loss``, ``train_pretext_acc`` (mean over steps) and
         ``train_step<k>_acc`` for every step.
     device_ : str
+    precision_ : str
+        Precision pretraining ran in: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
     segment_length_ : int
         Training window length in samples.
     n_predict_ : int
@@ -224,6 +242,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         warmup_epochs: float = 0.0,
         weight_decay: float = 0.0,
         device: str = "auto",
+        precision: str = "auto",
         num_workers: int = 0,
         checkpoint_dir=None,
         warm_start: bool = False,
@@ -256,6 +275,7 @@ class CPCEmbedder(BaseAudioEmbedder):
         self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
         self.device = device
+        self.precision = precision
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch_utils import fp32_island
 from ..distributed import gather, gather_with_grad
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 
+@fp32_island
 def bilinear_logits(
     anchors: torch.Tensor, positives: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
@@ -66,6 +68,7 @@ def bilinear_logits(
     return anchors @ weight @ positives.transpose(-1, -2)
 
 
+@fp32_island
 def cosine_logits(
     anchors: torch.Tensor, positives: torch.Tensor, temperature: float
 ) -> torch.Tensor:
@@ -111,6 +114,7 @@ def cosine_logits(
     return F.normalize(anchors, dim=-1) @ normalised / temperature
 
 
+@fp32_island
 def contrastive_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     r"""Cross-entropy where anchor ``i``'s positive is column ``i`` and the others negatives.
 
@@ -148,6 +152,7 @@ def contrastive_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
 
 
+@fp32_island
 def contrastive_accuracy(logits: torch.Tensor) -> torch.Tensor:
     """Share of anchors whose most similar candidate is their own positive.
 
@@ -174,6 +179,7 @@ def contrastive_accuracy(logits: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=1) == targets).float().mean()
 
 
+@fp32_island
 def cola_loss(
     anchors: torch.Tensor,
     positives: torch.Tensor,
@@ -241,6 +247,7 @@ def _nt_xent_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float):
     return logits, targets
 
 
+@fp32_island
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     r"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
 
@@ -285,6 +292,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -
     return F.cross_entropy(logits, targets)
 
 
+@fp32_island
 def nt_xent_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """Share of the ``2 * batch`` views whose most similar other view is their pair.
 
@@ -363,9 +371,11 @@ class ContrastiveCrossEntropy(nn.Module):
 
     metric_names = ("pretext_acc",)
 
+    @fp32_island
     def forward(self, logits: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         return contrastive_cross_entropy(logits)
 
+    @fp32_island
     def metrics(self, logits: torch.Tensor) -> dict[str, float]:
         """Batch metrics to log: retrieval accuracy of the positive among the batch."""
         return {"pretext_acc": contrastive_accuracy(logits).item()}
@@ -418,11 +428,13 @@ class NTXentCriterion(nn.Module):
         self.temperature = temperature
         self.supervised_weight = supervised_weight
 
+    @fp32_island
     def forward(self, y_pred, target: torch.Tensor) -> torch.Tensor:
         z1, z2, class_logits = y_pred
         loss = nt_xent_loss(gather_with_grad(z1), gather_with_grad(z2), self.temperature)
         return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
+    @fp32_island
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: how often a view's nearest other view is its pair."""
         z1, z2, _ = y_pred

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._torch_utils import DeviceGenerator
+from .._torch_utils import DeviceGenerator, fp32_island
 
 __all__ = ["CPCCriterion", "CPCOutput", "cpc_infonce", "cpc_step_weights"]
 
@@ -160,6 +160,7 @@ def _clip_step_logits(z, prediction, valid, rows, target_clip, target_time, n_ne
     return logits, torch.zeros(len(clips), dtype=torch.long, device=z.device)
 
 
+@fp32_island
 def cpc_infonce(
     z: torch.Tensor,
     predictions: torch.Tensor,
@@ -354,6 +355,7 @@ class CPCCriterion(nn.Module):
         self._last_accuracy: torch.Tensor | None = None
         self.metric_names = ("pretext_acc", *(f"step{k}_acc" for k in range(1, n_predict + 1)))
 
+    @fp32_island
     def forward(self, output: CPCOutput, target: torch.Tensor | None = None) -> torch.Tensor:
         loss, self._last_accuracy = cpc_infonce(
             output.z,
@@ -366,6 +368,7 @@ class CPCCriterion(nn.Module):
         )
         return loss
 
+    @fp32_island
     def metrics(self, output: CPCOutput) -> dict[str, float]:
         """Per-step prediction accuracy of the last batch, and their mean."""
         accuracy = self._last_accuracy

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .._torch_utils import fp32_island
 from ._contrastive import contrastive_accuracy, contrastive_cross_entropy
 
 __all__ = [
@@ -25,6 +26,7 @@ def _frame_masks(n_frames: int, margin: int, device: torch.device):
     return (distance > 0) & (distance <= margin), distance > 0
 
 
+@fp32_island
 def frame_contrastive_loss(logits: torch.Tensor, margin: int = 1) -> torch.Tensor:
     r"""Frame-level contrastive loss of multi-strategy COLA.
 
@@ -77,6 +79,7 @@ def frame_contrastive_loss(logits: torch.Tensor, margin: int = 1) -> torch.Tenso
     return (every - near).mean()
 
 
+@fp32_island
 def frame_contrastive_accuracy(logits: torch.Tensor, margin: int = 1) -> torch.Tensor:
     """Share of frames whose most similar other frame is one of their positives.
 
@@ -117,6 +120,7 @@ def frame_contrastive_accuracy(logits: torch.Tensor, margin: int = 1) -> torch.T
     return positives[frames, nearest].float().mean()
 
 
+@fp32_island
 def pitch_shift_loss(
     shifted: torch.Tensor, original: torch.Tensor, semitones: torch.Tensor
 ) -> torch.Tensor:
@@ -249,6 +253,7 @@ class COLACriterion(nn.Module):
             names += ["pitch_loss"]
         self.metric_names = tuple(names)
 
+    @fp32_island
     def forward(self, output: COLAOutput, target: torch.Tensor | None = None) -> torch.Tensor:
         loss = contrastive_cross_entropy(output.clip_logits)
         if self.frame_weight > 0:
@@ -259,6 +264,7 @@ class COLACriterion(nn.Module):
             loss = loss + self.pitch_weight * pitch
         return loss
 
+    @fp32_island
     def metrics(self, output: COLAOutput) -> dict[str, float]:
         """Batch metrics: clip retrieval accuracy, and each auxiliary loss and accuracy."""
         with torch.no_grad():

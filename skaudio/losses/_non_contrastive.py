@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch_utils import fp32_island
 from ..distributed import gather, gather_with_grad
 from ._contrastive import _add_supervised
 
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 
+@fp32_island
 def byol_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     r"""BYOL's regression loss between online predictions and target projections.
 
@@ -115,6 +117,7 @@ def byol_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
+@fp32_island
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     r"""Cross-correlation matrix of two views' embeddings over the batch.
 
@@ -151,6 +154,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     return z1.T @ z2 / z1.shape[0]
 
 
+@fp32_island
 def barlow_twins_loss(
     z1: torch.Tensor, z2: torch.Tensor, *, off_diagonal_weight: float = 5e-3
 ) -> torch.Tensor:
@@ -206,6 +210,7 @@ def _vicreg_covariance(z: torch.Tensor) -> torch.Tensor:
     return (cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()) / dim
 
 
+@fp32_island
 def vicreg_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -273,6 +278,7 @@ class _TwoViewCriterion(nn.Module):
     def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @fp32_island
     def forward(self, y_pred, target: torch.Tensor | None = None) -> torch.Tensor:
         """Loss of a batch.
 
@@ -359,6 +365,7 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
     def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
 
+    @fp32_island
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: mean on-diagonal cross-correlation of the views."""
         z1, z2, _ = y_pred
@@ -451,6 +458,7 @@ class VICRegCriterion(_TwoViewCriterion):
             eps=self.eps,
         )
 
+    @fp32_island
     def metrics(self, y_pred) -> dict[str, float]:
         """Batch metrics to log: mean per-dimension standard deviation of the views."""
         z1, z2, _ = y_pred
@@ -569,6 +577,7 @@ class BYOLCriterion(nn.Module):
         super().__init__()
         self.supervised_weight = supervised_weight
 
+    @fp32_island
     def forward(self, y_pred: BYOLOutput, target: torch.Tensor | None = None) -> torch.Tensor:
         """Loss of a batch.
 
@@ -588,6 +597,7 @@ class BYOLCriterion(nn.Module):
         loss = byol_loss(q1, t2) + byol_loss(q2, t1)
         return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
+    @fp32_island
     def metrics(self, y_pred: BYOLOutput) -> dict[str, float]:
         """Batch metrics to log: prediction-target cosine, spread of the targets."""
         q1, q2, _, t1, t2 = y_pred

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .._torch_utils import fp32_island
 from ._multi_strategy import pitch_shift_loss
 from ._non_contrastive import BYOLOutput
 
@@ -143,6 +144,7 @@ class PitchEquivarianceCriterion(nn.Module):
         self.pitch_weight = float(pitch_weight)
         self.metric_names = (*getattr(criterion, "metric_names", ()), "pitch_error")
 
+    @fp32_island
     def forward(
         self, y_pred: PitchEquivarianceOutput, target: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -164,6 +166,7 @@ class PitchEquivarianceCriterion(nn.Module):
         )
         return self.criterion(y_pred.views, target) + self.pitch_weight * pitch
 
+    @fp32_island
     def metrics(self, y_pred: PitchEquivarianceOutput) -> dict[str, float]:
         """Batch metrics: the wrapped criterion's, and the pitch error in semitones."""
         inner = getattr(self.criterion, "metrics", None)

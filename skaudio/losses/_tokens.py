@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch_utils import fp32_island
+
 __all__ = [
     "NextTokenCriterion",
     "NextTokenOutput",
@@ -17,6 +19,7 @@ __all__ = [
 ]
 
 
+@fp32_island
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     r"""Cross-entropy of the next token, ignoring padding (target ``-1``).
 
@@ -58,6 +61,7 @@ def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return torch.where((targets != -1).any(), loss, torch.zeros_like(loss))
 
 
+@fp32_island
 def next_token_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Share of (non-padding) steps whose most likely next token is the true one.
 
@@ -140,9 +144,11 @@ class NextTokenCriterion(nn.Module):
 
     metric_names = ("pretext_acc",)
 
+    @fp32_island
     def forward(self, output: NextTokenOutput, target: torch.Tensor | None = None):
         return next_token_loss(output.logits, output.targets)
 
+    @fp32_island
     def metrics(self, output: NextTokenOutput) -> dict[str, float]:
         """Batch metric: next-token accuracy."""
         return {"pretext_acc": next_token_accuracy(output.logits, output.targets).item()}
@@ -166,6 +172,7 @@ class ReconstructionCriterion(nn.Module):
     1.0
     """
 
+    @fp32_island
     def forward(self, output, target: torch.Tensor | None = None) -> torch.Tensor:
         reconstruction, original = output
         return F.mse_loss(reconstruction, original)

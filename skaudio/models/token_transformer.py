@@ -158,8 +158,12 @@ class TokenTransformerModel(EmbeddingModel):
     def tokenize(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, n_samples) -> (batch, n_patches) ids of the nearest codebook entries."""
         codes = self.encoder.forward_frames(self.spectrogram(waveforms))
-        distances = torch.cdist(codes, self.codebook.expand(codes.shape[0], -1, -1))
-        return distances.argmin(dim=-1)
+        # on CUDA, the direct distance: the matmul form runs in TF32 during fit and
+        # can flip near-tie tokens (the CPU keeps torch's default, unchanged)
+        default = "use_mm_for_euclid_dist_if_necessary"
+        mode = "donot_use_mm_for_euclid_dist" if codes.is_cuda else default
+        codebook = self.codebook.expand(codes.shape[0], -1, -1)
+        return torch.cdist(codes, codebook, compute_mode=mode).argmin(dim=-1)
 
     def embed_frames(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Representation of every token, read in consecutive windows of ``context`` tokens.
