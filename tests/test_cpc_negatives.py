@@ -284,7 +284,8 @@ def test_default_fit_keeps_its_loss_history(clips):
     # these 16 clips): CPCEmbedder(**TINY).fit(clips).history_[:, "train_loss"]
     est = CPCEmbedder(**TINY).fit(clips)
     assert est.history_[:, "train_loss"] == pytest.approx(
-        [2.060467481613159, 2.0755462646484375], rel=1e-6
+        [2.060467481613159, 2.0755462646484375],
+        rel=1e-5,  # other thread counts round
     )
 
 
