@@ -285,10 +285,18 @@ def seeded(embedder, seed: int):
 
 def run_seeds(name: str, row: Row, X, y, groups, cv, seeds: list[int], embedder=None) -> dict:
     """:func:`~_report.summarise_seeds` of ``row`` (or of ``embedder``) over ``seeds``."""
-    runs = []
+    embedder = embedder or row.embedder
+    # no seed reaches a row whose embedder has no random_state and whose probe keeps
+    # every label (the probe's random_state only draws the labelled share): run it once
+    seedless = "random_state" not in embedder.get_params() and not row.probe.get("label_fraction")
+    runs, first = [], None
     for seed in seeds:
-        probe = {"random_state": seed, **row.probe}
-        record = run_row(name, seeded(embedder or row.embedder, seed), X, y, groups, cv, **probe)
+        if seedless and first is not None:
+            record = {**first}
+        else:
+            probe = {"random_state": seed, **row.probe}
+            record = run_row(name, seeded(embedder, seed), X, y, groups, cv, **probe)
+            first = record
         record["seed"] = seed
         runs.append(record)
         if len(seeds) > 1:
