@@ -3,6 +3,8 @@
 Waveform augmentations take (batch, n_samples); spectrogram augmentations take log-mel
 (batch, n_mels, n_frames) in dB. Compose them with :class:`Compose`,
 :class:`RandomApply` and :class:`OneOf`, or use a named policy (:data:`POLICIES`).
+Off the CPU they never make the host wait for the device (static shapes, masks with
+``torch.where``); :func:`static_shapes` forces that path on or off.
 
 Examples
 --------
@@ -14,7 +16,7 @@ Examples
 torch.Size([4, 800])
 """
 
-from ._base import Augmentation, Compose, OneOf, RandomApply
+from ._base import Augmentation, Compose, OneOf, RandomApply, static_shapes, uses_static_shapes
 from .mixing import LogMixupExp
 from .policies import POLICIES, make_policy, split_by_domain
 from .spectrogram import (
@@ -81,4 +83,6 @@ __all__ = [
     "UtteranceNormalization",
     "make_policy",
     "split_by_domain",
+    "static_shapes",
+    "uses_static_shapes",
 ]

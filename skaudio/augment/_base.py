@@ -6,16 +6,113 @@ independent parameters for each example of the batch. ``domain`` says what it ex
 ``"waveform"``, ``(batch, n_samples)``, or ``"spectrogram"``, ``(batch, n_mels,
 n_frames)`` log-mel in dB. Augmentations are small dataclasses, so they print their
 parameters, compare equal by value, and clone and grid-search as estimator parameters.
+
+Two execution paths, chosen per call by :func:`uses_static_shapes`: on the CPU (the
+default there), :class:`RandomApply` and :class:`OneOf` gather the chosen examples and
+augment only them (less work, and reading a CPU tensor costs nothing); anywhere else
+(CUDA, or inside :func:`static_shapes`), every augmentation runs on the whole batch
+with shapes known in advance, and the chosen rows are selected with ``torch.where``,
+so that a training step never waits for the device to tell the host a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Augmentation", "Compose", "OneOf", "RandomApply", "uniform"]
+__all__ = [
+    "Augmentation",
+    "Compose",
+    "OneOf",
+    "RandomApply",
+    "static_shapes",
+    "uniform",
+    "uses_static_shapes",
+]
+
+#: None: static shapes when the input is not on the CPU; True/False: forced
+_STATIC_SHAPES: ContextVar[bool | None] = ContextVar("skaudio_static_shapes", default=None)
+
+
+@contextmanager
+def static_shapes(enabled: bool | None = True) -> Iterator[None]:
+    """Force the static-shape (sync-free) path of the augmentations on or off.
+
+    By default (``None``, "auto") augmentations use static shapes when their input
+    is not on the CPU: :class:`RandomApply` and :class:`OneOf` augment the whole
+    batch and keep the chosen rows with ``torch.where`` instead of gathering them
+    after reading a mask on the host, :class:`~skaudio.augment.NoiseInjection` picks
+    its random colour on the device, and the phase vocoder of
+    :class:`~skaudio.augment.TimeStretch` and :class:`~skaudio.augment.PitchShift`
+    sizes its output from the parameter range instead of the drawn rates, and
+    overlap-adds without :func:`torch.istft` (whose window check reads the device).
+    No augmentation then makes the host wait for the device, which keeps a CUDA
+    training step asynchronous. On the CPU a host read costs nothing and a gather
+    computes less, so the CPU keeps the gather path, and its random streams.
+
+    The static path draws the parameters of every example, chosen or not, so with
+    the same generator its outputs differ from the gather path's (the distribution
+    of each augmented example is the same); the CPU and CUDA streams differ anyway,
+    their generators being different. It costs an augmentation of every example
+    (twice the work of the gather path at ``p=0.5``, cheap next to a sync on a GPU),
+    and a phase vocoder sized for the slowest rate of the range. An augmentation
+    that uses the batch itself (:class:`~skaudio.augment.BatchStandardize`'s
+    statistics, :class:`~skaudio.augment.LogMixupExp`'s partners) sees, inside
+    :class:`RandomApply` or :class:`OneOf`, the whole batch instead of the chosen
+    examples.
+
+    Parameters
+    ----------
+    enabled : bool or None, default=True
+        ``True`` forces the static path (also on the CPU: what tests use), ``False``
+        the gather path (also on a GPU), ``None`` restores "auto".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.augment import Gain, RandomApply, static_shapes, uses_static_shapes
+    >>> x = torch.randn(6, 800, generator=torch.Generator().manual_seed(0))
+    >>> uses_static_shapes(x)
+    False
+    >>> with static_shapes():
+    ...     out = RandomApply(Gain(6.0), p=0.5)(x, torch.Generator().manual_seed(0))
+    ...     uses_static_shapes(x)
+    True
+    >>> (out != x).any(dim=1).tolist()  # the same coins as the gather path
+    [True, False, True, True, True, False]
+    """
+    token = _STATIC_SHAPES.set(enabled)
+    try:
+        yield
+    finally:
+        _STATIC_SHAPES.reset(token)
+
+
+def uses_static_shapes(x: torch.Tensor) -> bool:
+    """Whether augmenting ``x`` now takes the static-shape path (see :func:`static_shapes`).
+
+    Parameters
+    ----------
+    x : Tensor
+        The batch about to be augmented.
+
+    Returns
+    -------
+    static : bool
+        The setting of the enclosing :func:`static_shapes`, or, outside one (auto),
+        whether ``x`` is not on the CPU.
+    """
+    enabled = _STATIC_SHAPES.get()
+    return x.device.type != "cpu" if enabled is None else bool(enabled)
+
+
+def _select(chosen: torch.Tensor, augmented: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Row ``i`` of ``augmented`` where ``chosen[i]``, else of ``x``: no host read."""
+    return torch.where(chosen.view(-1, *(1,) * (x.ndim - 1)), augmented.to(x.dtype), x)
 
 
 def uniform(
@@ -139,6 +236,11 @@ class RandomApply(Augmentation):
 
     Call it as ``aug(x, generator)``: a coin is tossed for every example of the batch,
     the chosen examples are augmented together and the others are returned unchanged.
+    On the CPU the chosen examples are gathered and only they are augmented; on
+    another device (or inside :func:`static_shapes`) the whole batch is augmented and
+    the chosen rows kept with ``torch.where``, which never reads the coins on the
+    host (see :func:`static_shapes`). The coins are the same on both paths; the
+    augmentation's own draws then cover the whole batch.
 
     Parameters
     ----------
@@ -166,6 +268,10 @@ class RandomApply(Augmentation):
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         chosen = torch.rand(x.shape[0], generator=generator, device=x.device) < self.p
+        if uses_static_shapes(x):
+            if self.p <= 0:  # nothing chosen, as the gather path finds
+                return x
+            return _select(chosen, self.augmentation(x, generator), x)
         if not chosen.any():
             return x
         out = x.clone()
@@ -178,7 +284,10 @@ class OneOf(Augmentation):
     """Apply one of ``augmentations`` to each example, chosen uniformly per example.
 
     Call it as ``aug(x, generator)``: every example of the batch is given to exactly one
-    of the augmentations, drawn uniformly and independently for each example.
+    of the augmentations, drawn uniformly and independently for each example. On the
+    CPU each augmentation gets the examples that chose it, gathered; on another
+    device (or inside :func:`static_shapes`) each augments the whole batch and the
+    rows that chose it are kept with ``torch.where`` (see :func:`static_shapes`).
 
     Parameters
     ----------
@@ -210,6 +319,11 @@ class OneOf(Augmentation):
         choice = torch.randint(
             len(self.augmentations), (x.shape[0],), generator=generator, device=x.device
         )
+        if uses_static_shapes(x):
+            out = x
+            for k, aug in enumerate(self.augmentations):
+                out = _select(choice == k, aug(x, generator), out)
+            return out
         out = x.clone()
         for k, aug in enumerate(self.augmentations):
             chosen = choice == k

@@ -77,8 +77,11 @@ class CheckerboardNoise(_SpectrogramAugmentation):
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch, n_mels, n_frames = x.shape
-        sizes = torch.tensor(self.spacings, device=x.device)
-        side = sizes[torch.randint(len(sizes), (batch,), generator=generator, device=x.device)]
+        index = torch.randint(len(self.spacings), (batch,), generator=generator, device=x.device)
+        # spacings[index], selected on the device: no host list copied to it per call
+        side = torch.full_like(index, self.spacings[0])
+        for k, size in enumerate(self.spacings[1:], start=1):
+            side = torch.where(index == k, size, side)
         f = torch.arange(n_mels, device=x.device)[None, :, None]
         t = torch.arange(n_frames, device=x.device)[None, None, :]
         side = side[:, None, None]
@@ -463,8 +466,11 @@ class RandomResizedCrop(_SpectrogramAugmentation):
             scale = uniform(self.min_scale, 1.0, 2 * batch, generator, x.device).view(2, batch)
         else:
             draw = torch.rand(2, batch, generator=generator, device=x.device)
-            low = torch.tensor([[time_low], [freq_low]], device=x.device)
-            high = torch.tensor([[time_high], [freq_high]], device=x.device)
+            # filled on the device: no host list copied to it per call
+            low = torch.full((2, 1), time_low, device=x.device)
+            low[1] = freq_low
+            high = torch.full((2, 1), time_high, device=x.device)
+            high[1] = freq_high
             scale = low + (high - low) * draw
         # the window's start in [0, 1] units: inside the clip for a scale below 1, and
         # with the clip inside the window for a scale above 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._base import Augmentation, random_spans, uniform
+from ._base import Augmentation, random_spans, uniform, uses_static_shapes
 
 __all__ = [
     "Fade",
@@ -127,6 +127,29 @@ def coloured_noise(
     return noise / noise.std(dim=-1, keepdim=True, correction=0).clamp_min(1e-12)
 
 
+def _random_coloured_noise(
+    shape: tuple[int, int], generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """:func:`coloured_noise` of a colour drawn on the device, one for the whole batch.
+
+    The draws of ``coloured_noise(shape, ("white", "pink", "brown")[k], ...)`` after
+    ``k`` drawn from ``randint(3)``, in the same order, but the colour never leaves the
+    device: every colour's filter is one ``1/f**(k/2)`` with ``k`` a tensor, and white
+    noise (``k = 0``) is selected unfiltered, as :func:`coloured_noise` returns it.
+
+    Returns
+    -------
+    noise : Tensor of shape ``shape``
+    """
+    exponent = torch.randint(3, (1,), generator=generator, device=device).float()
+    white = torch.randn(shape, generator=generator, device=device)
+    spectrum = torch.fft.rfft(white, dim=-1)
+    freqs = torch.arange(spectrum.shape[-1], device=device).clamp_min(1).float()
+    noise = torch.fft.irfft(spectrum / freqs ** (exponent / 2), n=shape[-1], dim=-1)
+    noise = noise / noise.std(dim=-1, keepdim=True, correction=0).clamp_min(1e-12)
+    return torch.where(exponent == 0, white, noise)
+
+
 @dataclass
 class NoiseInjection(Augmentation):
     """Add white, pink or brown noise at a random SNR in ``[min_snr_db, max_snr_db]``.
@@ -144,7 +167,9 @@ class NoiseInjection(Augmentation):
         Range of the signal-to-noise ratio, in decibels.
     colour : {"white", "pink", "brown", "random"}, default="random"
         Colour of the noise; ``"random"`` draws one colour per call (shared by the
-        whole batch).
+        whole batch), on the device of ``x`` with static shapes (see
+        :func:`~skaudio.augment.static_shapes`: no host read, at the cost of one
+        filtering even for white noise).
 
     Examples
     --------
@@ -162,12 +187,15 @@ class NoiseInjection(Augmentation):
     colour: str = "random"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        colour = self.colour
-        if colour == "random":
-            colour = ("white", "pink", "brown")[
-                int(torch.randint(3, (1,), generator=generator, device=x.device))
-            ]
-        noise = coloured_noise(tuple(x.shape), colour, generator, x.device)
+        if self.colour == "random" and uses_static_shapes(x):  # the colour stays on the device
+            noise = _random_coloured_noise(tuple(x.shape), generator, x.device)
+        else:
+            colour = self.colour
+            if colour == "random":
+                colour = ("white", "pink", "brown")[
+                    int(torch.randint(3, (1,), generator=generator, device=x.device))
+                ]
+            noise = coloured_noise(tuple(x.shape), colour, generator, x.device)
         snr = uniform(self.min_snr_db, self.max_snr_db, x.shape[0], generator, x.device)
         signal_rms = x.square().mean(dim=-1).sqrt().clamp_min(1e-8)
         return x + noise * (signal_rms / 10.0 ** (snr / 20.0))[:, None]
@@ -255,7 +283,51 @@ class TimeShift(Augmentation):
 MIN_VOCODER_SAMPLES = 64
 
 
-def _phase_vocoder(x: torch.Tensor, rates: torch.Tensor, n_fft: int) -> torch.Tensor:
+def _overlap_add(
+    spec: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    window: torch.Tensor,
+    length: int,
+    n_used: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``torch.istft(spec[..., :n_used], n_fft, hop, window=window, length=length)``.
+
+    The same inverse (centred, one-sided, unnormalised), without host reads: inverse
+    FFT of every frame, windowed, overlap-added with :func:`torch.nn.functional.fold`
+    and divided by the overlap-added squared window of the frames used. The frames
+    from ``n_used`` on (a device tensor, never read on the host) must be silent: they
+    are left out of that envelope, as if the signal had ``n_used`` frames, and
+    ``length`` may reach past them (zeros, as :func:`torch.istft` pads). Samples
+    where the envelope vanishes (past the frames used) are divided by 1: where
+    :func:`torch.istft` checks the envelope on the host instead (a device sync on
+    every call) and raises.
+
+    Returns
+    -------
+    signal : Tensor of shape (batch, length)
+    """
+    n_frames = spec.shape[-1]
+    total = n_fft + hop * (n_frames - 1)
+
+    def fold(columns: torch.Tensor) -> torch.Tensor:
+        return F.fold(columns, (1, total), (1, n_fft), stride=(1, hop))[:, 0, 0]
+
+    frames = torch.fft.irfft(spec, n=n_fft, dim=1) * window[None, :, None]
+    used = window.square()[None, :, None].expand(1, n_fft, n_frames)
+    if n_used is not None:
+        used = used * (torch.arange(n_frames, device=spec.device) < n_used)
+    envelope = fold(used)
+    start = n_fft // 2
+    signal = fold(frames)[:, start : start + length]
+    envelope = envelope[:, start : start + length]
+    signal = signal / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
+    return F.pad(signal, (0, length - signal.shape[1]))
+
+
+def _phase_vocoder(
+    x: torch.Tensor, rates: torch.Tensor, n_fft: int, min_rate: float | None = None
+) -> torch.Tensor:
     """Time-stretch every clip of a batch by its own ``rate`` (>1 faster), keeping pitch.
 
     Parameters
@@ -263,18 +335,30 @@ def _phase_vocoder(x: torch.Tensor, rates: torch.Tensor, n_fft: int) -> torch.Te
     x : Tensor of shape (batch, n_samples)
     rates : Tensor of shape (batch,)
     n_fft : int
+    min_rate : float or None, default=None
+        A lower bound of ``rates`` known without reading them (from the range they
+        are drawn in): the output is then sized from it, static shapes and no host
+        read. ``None`` sizes it from ``rates.min()``, read on the host (free on the
+        CPU, a device sync elsewhere).
 
     Returns
     -------
-    stretched : Tensor of shape (batch, max_i round(n_samples / rates[i]))
+    stretched : Tensor of shape (batch, length)
         Clip ``i`` occupies its first ``round(n_samples / rates[i])`` samples.
+        ``length`` is ``round(n_samples / rates.min())``, or with
+        ``min_rate`` a bound on it, ``ceil(n_samples / min_rate)`` (give or take
+        float rounding).
     """
     batch, n = x.shape
     hop = n_fft // 4
     window = torch.hann_window(n_fft, device=x.device)
     spec = torch.stft(x, n_fft, hop, window=window, return_complex=True)  # (B, F, T)
     n_bins, n_frames = spec.shape[1:]
-    n_steps = int(torch.ceil(n_frames / rates.min()))
+    if min_rate is None:
+        n_steps = int(torch.ceil(n_frames / rates.min()))
+    else:  # slightly below the bound, which float32 draws may undershoot by an ulp
+        min_rate = min_rate * (1.0 - 1e-5)
+        n_steps = math.ceil(n_frames / min_rate)
     steps = torch.arange(n_steps, device=x.device)[None] * rates[:, None]  # (B, S)
     valid = (steps < n_frames)[:, None]
     steps = steps.clamp(max=n_frames - 1)
@@ -288,6 +372,12 @@ def _phase_vocoder(x: torch.Tensor, rates: torch.Tensor, n_fft: int) -> torch.Te
     delta = s1.angle() - s0.angle() - expected
     delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
     phase = torch.cat([spec[:, :, :1].angle(), delta[:, :, :-1] + expected], dim=2).cumsum(dim=2)
+    if min_rate is not None:
+        # the envelope of the frames the gather path computes: as many as the slowest
+        # clip needs (the others are silent), counted on the device
+        n_used = torch.ceil(n_frames / rates.min())
+        length = math.ceil(n / min_rate)
+        return _overlap_add(torch.polar(magnitude, phase), n_fft, hop, window, length, n_used)
     length = round(n / float(rates.min()))
     return torch.istft(torch.polar(magnitude, phase), n_fft, hop, window=window, length=length)
 
@@ -312,11 +402,13 @@ class TimeStretch(Augmentation):
     A phase vocoder, batched over clips, with a rate drawn uniformly for every clip
     (above 1 is faster). The result is cropped around its centre when longer than the
     input, or padded with zeros at the end when shorter, so the output keeps the input
-    length. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged. A
-    CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"clar"`` policy
-    applies ``TimeStretch(0.8, 1.25)`` with probability 0.5. Call it as
-    ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``; the output has
-    the same shape.
+    length. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64) are returned unchanged.
+    With static shapes (on a GPU; see :func:`~skaudio.augment.static_shapes`) the
+    stretched clips are sized from ``min_rate`` rather than from the drawn rates,
+    which the host never reads. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh
+    2021); the ``"clar"`` policy applies ``TimeStretch(0.8, 1.25)`` with probability
+    0.5. Call it as ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``;
+    the output has the same shape.
 
     Parameters
     ----------
@@ -345,7 +437,8 @@ class TimeStretch(Augmentation):
         n = x.shape[1]
         if n < MIN_VOCODER_SAMPLES:
             return x.clone()
-        stretched = _phase_vocoder(x, rates, _vocoder_fft_size(n, self.n_fft))
+        bound = min(self.min_rate, self.max_rate) if uses_static_shapes(x) else None
+        stretched = _phase_vocoder(x, rates, _vocoder_fft_size(n, self.n_fft), bound)
         lengths = torch.round(n / rates)
         # longer results are cropped around their centre, shorter ones padded at the end
         start = ((lengths - n) // 2).clamp_min(0)
@@ -363,10 +456,12 @@ class PitchShift(Augmentation):
     uniformly for every clip; the duration is kept. Linear interpolation does not
     low-pass before decimating: upward shifts alias a little, which is harmless for
     augmentation. Clips shorter than ``MIN_VOCODER_SAMPLES`` (64) are returned
-    unchanged. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the
-    ``"clar"`` policy applies ``PitchShift(4.0)`` with probability 0.5. Call it as
-    ``aug(x, generator)`` with ``x`` of shape ``(batch, n_samples)``; the output has
-    the same shape.
+    unchanged. With static shapes (on a GPU; see
+    :func:`~skaudio.augment.static_shapes`) the stretched clips are sized from
+    ``max_semitones`` rather than from the drawn shifts. A CLAR waveform
+    augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"clar"`` policy applies
+    ``PitchShift(4.0)`` with probability 0.5. Call it as ``aug(x, generator)`` with
+    ``x`` of shape ``(batch, n_samples)``; the output has the same shape.
 
     Parameters
     ----------
@@ -395,7 +490,9 @@ class PitchShift(Augmentation):
         if n < MIN_VOCODER_SAMPLES:
             return x.clone()
         ratios = 2.0 ** (steps / 12.0)
-        stretched = _phase_vocoder(x, 1.0 / ratios, _vocoder_fft_size(n, self.n_fft))
+        # the lowest rate, 2 ** (-max_semitones / 12), bounds the lengths without a read
+        bound = 2.0 ** (-abs(self.max_semitones) / 12.0) if uses_static_shapes(x) else None
+        stretched = _phase_vocoder(x, 1.0 / ratios, _vocoder_fft_size(n, self.n_fft), bound)
         lengths = torch.round(n * ratios)  # each clip is `ratio` times longer now
         # resample clip i from lengths[i] samples back to n (align_corners=False grid)
         grid = (torch.arange(n, device=x.device)[None] + 0.5) * (lengths[:, None] / n) - 0.5
