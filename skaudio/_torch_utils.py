@@ -1,22 +1,28 @@
-"""Small torch helpers: device choice, seeding that leaves the global RNG alone, precision."""
+"""Small torch helpers: device choice, seeding that leaves the global RNG alone, precision,
+compilation and deterministic algorithms."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 from collections.abc import Callable, Iterator
 
 import torch
+from torch import nn
 
 __all__ = [
     "DEVICES",
     "PRECISIONS",
     "DeviceGenerator",
     "autocast",
+    "compile_in_place",
     "cuda_training_flags",
+    "deterministic_algorithms",
     "device_generators",
     "fp32_island",
+    "is_compiled",
     "is_device_name",
     "resolve_device",
     "resolve_precision",
@@ -66,6 +72,27 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _canonical_device(device: torch.device | str) -> torch.device:
+    """``device`` with its GPU index: a bare ``"cuda"`` is the current GPU.
+
+    ``torch.device("cuda")`` and ``torch.device("cuda:0")`` compare unequal although
+    they name the same GPU when GPU 0 is the current one; comparing canonical devices
+    (type and index) does not make that mistake. Without CUDA a bare ``"cuda"`` is
+    ``"cuda:0"``.
+
+    Examples
+    --------
+    >>> from skaudio._torch_utils import _canonical_device
+    >>> _canonical_device("cpu"), _canonical_device("cuda:1")
+    (device(type='cpu'), device(type='cuda', index=1))
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        device = torch.device("cuda", index)
+    return device
+
+
 @contextlib.contextmanager
 def seeded(seed: int, device: str) -> Iterator[None]:
     """Seed torch inside the block and restore the caller's RNG state afterwards.
@@ -74,7 +101,7 @@ def seeded(seed: int, device: str) -> Iterator[None]:
     dropout) is then a function of ``seed`` alone, without changing the global
     random state seen by the rest of the program.
     """
-    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    devices = [_canonical_device(device).index] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
@@ -98,9 +125,14 @@ class DeviceGenerator:
         self._generator: torch.Generator | None = None
 
     def on(self, device: torch.device | str) -> torch.Generator:
-        """The generator on ``device`` (re-created and re-seeded if the device changed)."""
-        device = torch.device(device)
-        if self._generator is None or self._generator.device != device:
+        """The generator on ``device`` (re-created and re-seeded if the device changed).
+
+        Devices are compared by type and index, a bare ``"cuda"`` being the current
+        GPU: asking for ``"cuda"`` and then ``"cuda:0"`` (or the reverse) on GPU 0
+        keeps drawing from the same generator.
+        """
+        device = _canonical_device(device)
+        if self._generator is None or _canonical_device(self._generator.device) != device:
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
         return self._generator
 
@@ -283,7 +315,8 @@ class _Flags:
 
     def fast(self) -> None:
         on = (True, True) if self.saved[0] == "legacy" else ("tf32", "tf32")
-        self.set(*on, benchmark=True)
+        # autotuning picks algorithms by timing them: not with deterministic algorithms
+        self.set(*on, benchmark=not torch.are_deterministic_algorithms_enabled())
 
     def restore(self) -> None:
         self.set(*self.saved[1:], benchmark=self.benchmark)
@@ -296,8 +329,11 @@ def cuda_training_flags(device: torch.device | str | None) -> Iterator[None]:
     Sets ``torch.backends.cuda.matmul.allow_tf32``, ``torch.backends.cudnn.allow_tf32``
     and ``torch.backends.cudnn.benchmark`` (or their ``fp32_precision`` equivalents,
     when the caller set TF32 through that newer API) and restores the caller's values
-    afterwards, also after an exception. On any other device it does nothing: CPU
-    results stay bit-identical.
+    afterwards, also after an exception. Under deterministic algorithms
+    (``torch.use_deterministic_algorithms(True)``, e.g. from
+    :func:`deterministic_algorithms`) autotuning stays off: it chooses convolution
+    algorithms by timing them, which differs from run to run. On any other device it
+    does nothing: CPU results stay bit-identical.
 
     Parameters
     ----------
@@ -323,3 +359,154 @@ def cuda_training_flags(device: torch.device | str | None) -> Iterator[None]:
         yield
     finally:
         flags.restore()
+
+
+#: the environment variable that deterministic cuBLAS needs (torch checks it on every call)
+_CUBLAS_CONFIG = "CUBLAS_WORKSPACE_CONFIG"
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool, device: torch.device | str | None) -> Iterator[None]:
+    """With ``enabled``: torch's deterministic algorithms in the block, restored after.
+
+    Sets ``torch.use_deterministic_algorithms(True)`` (an operation without a
+    deterministic implementation on the device then raises a ``RuntimeError`` naming
+    it) and ``torch.backends.cudnn.deterministic``; :func:`cuda_training_flags` leaves
+    cuDNN autotuning off while they are on. On a CUDA ``device`` it also sets
+    ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which torch requires for deterministic cuBLAS,
+    if the environment does not set it. The caller's settings (and the environment)
+    are restored afterwards, also after an exception. On the CPU, skaudio's results are
+    deterministic without it: the flags change no result there.
+
+    Parameters
+    ----------
+    enabled : bool
+        False: the block runs under the caller's settings.
+    device : torch.device, str or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio._torch_utils import deterministic_algorithms
+    >>> with deterministic_algorithms(True, "cpu"):
+    ...     torch.are_deterministic_algorithms_enabled()
+    True
+    >>> torch.are_deterministic_algorithms_enabled()
+    False
+    """
+    if not enabled:
+        yield
+        return
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+    )
+    environment = os.environ.get(_CUBLAS_CONFIG)
+    if _device_type(device) == "cuda" and environment is None:
+        os.environ[_CUBLAS_CONFIG] = ":4096:8"
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic = saved[2]
+        if environment is None:
+            os.environ.pop(_CUBLAS_CONFIG, None)
+
+
+# -- compilation ---------------------------------------------------------------------------
+#: keyword arguments of the ``torch.compile`` calls of :func:`compile_in_place` (a private
+#: hook: the tests set a backend that needs no C++ compiler)
+_COMPILE_OPTIONS: dict = {}
+
+_CONTAINERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+
+
+def _compiled_parts(module: nn.Module) -> Iterator[nn.Module]:
+    """The children of ``module`` that are called, looking inside containers (never called)."""
+    for child in module.children():
+        if isinstance(child, _CONTAINERS):
+            yield from _compiled_parts(child)
+        else:
+            yield child
+
+
+def _traceable(call: Callable) -> Callable:
+    """``call`` behind a frame of its own that Dynamo traces (a new code object per call)."""
+
+    def compiled_call(*args, **kwargs):
+        return call(*args, **kwargs)
+
+    # a code object of its own: Dynamo caches (and limits recompilations) per code object
+    compiled_call.__code__ = compiled_call.__code__.replace()
+    return compiled_call
+
+
+def compile_in_place(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Compile (``enabled``) or un-compile the submodules that ``module`` calls, in place.
+
+    Every child of ``module`` (inside ``ModuleList`` and ``ModuleDict`` containers,
+    the children of the container) gets its ``__call__`` compiled by ``torch.compile``
+    in the slot that ``nn.Module.compile`` uses (``_compiled_call_impl``), so its
+    parameters, buffers, ``state_dict`` keys and pickling are unchanged (the compiled
+    function is not pickled: an unpickled module is plain until compiled again).
+
+    Two choices differ from calling ``nn.Module.compile`` on ``module``. The children
+    rather than ``module`` itself, because the models call the encoders' methods
+    (``forward_frames``, ``pool``), not only ``__call__``: what each method computes
+    runs in its compiled children, the glue between them (reshapes, the pooling) in
+    eager mode. And the compiled function is a small wrapper around the child's
+    ``_call_impl`` rather than ``_call_impl`` itself: Dynamo skips the frames of
+    torch's own files, so ``nn.Module.compile`` on a torch module (``Sequential``,
+    ``Conv2d``) compiles nothing (torch 2.13), while a wrapper frame is traced and the
+    module's call inlined into one graph. Compiling is lazy (the first call compiles)
+    and idempotent (compiled parts keep their caches); ``enabled=False`` removes the
+    compiled functions.
+
+    Parameters
+    ----------
+    module : nn.Module
+    enabled : bool, default=True
+
+    Returns
+    -------
+    module : nn.Module
+        The same module.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from skaudio._torch_utils import compile_in_place, is_compiled
+    >>> from skaudio.encoders import CNNEncoder
+    >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
+    >>> keys = list(encoder.state_dict())
+    >>> is_compiled(compile_in_place(encoder)), list(encoder.state_dict()) == keys
+    (True, True)
+    >>> is_compiled(pickle.loads(pickle.dumps(encoder)))
+    False
+    """
+    for part in _compiled_parts(module):
+        if not enabled:
+            part.__dict__.pop("_compiled_call_impl", None)
+        elif part.__dict__.get("_compiled_call_impl") is None:
+            part._compiled_call_impl = torch.compile(
+                _traceable(part._call_impl), **_COMPILE_OPTIONS
+            )
+    return module
+
+
+def is_compiled(module: nn.Module) -> bool:
+    """Whether :func:`compile_in_place` compiled ``module`` (all its parts, at least one).
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    compiled : bool
+    """
+    parts = list(_compiled_parts(module))
+    return bool(parts) and all(p.__dict__.get("_compiled_call_impl") is not None for p in parts)

@@ -11,7 +11,8 @@ gives the pieces:
   :class:`skaudio.losses.NTXentCriterion`);
 - :class:`GlobalBatchNorm1d` / :class:`GlobalBatchNorm2d` / :class:`GlobalBatchNorm3d`
   and :func:`convert_sync_batchnorm`: batch norm over the global batch that also runs
-  on CPUs (gloo);
+  on CPUs (gloo); given a CUDA device in an NCCL process group,
+  :func:`convert_sync_batchnorm` uses torch's ``SyncBatchNorm`` instead;
 - :func:`distributed_net_class`: :class:`skaudio.training.SelfSupervisedNet` trained
   through skorch's ``AccelerateMixin`` (needs the optional ``accelerate``), and
   :func:`to_plain_net` to pickle the result.
@@ -31,6 +32,8 @@ is logged, averaged) and DDP's averaged gradient equal those of a single process
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import warnings
 
@@ -117,18 +120,49 @@ def _autograd_collective(name: str, *args):
         return getattr(functional, name)(*args)
 
 
-def _gather(tensor: torch.Tensor, with_grad: bool) -> torch.Tensor:
-    """All-gather rows of any number per rank: pad to the largest shard, trim after."""
-    shape = torch.tensor(tensor.shape, device=tensor.device)
-    shapes = [torch.empty_like(shape) for _ in range(world_size())]
-    dist.all_gather(shapes, shape)  # one tiny collective, and a host sync for the sizes
-    shapes = [tuple(s.tolist()) for s in shapes]
-    if any(s[1:] != tuple(tensor.shape[1:]) for s in shapes):
-        raise ValueError(
-            "gathering needs the same shape apart from the batch dimension in every "
-            f"process; got shapes {shapes} (rank order)"
-        )
-    sizes = [s[0] for s in shapes]
+#: whether every process is known to gather tensors of the same shape (see _equal_shards)
+_EQUAL_SHARDS = contextvars.ContextVar("skaudio_equal_shards", default=False)
+
+
+@contextlib.contextmanager
+def _equal_shards(equal: bool = True):
+    """Within it, :func:`_gather` trusts that every process passes the same shape.
+
+    For callers that guarantee equal shards (a training step under accelerate with
+    ``even_batches``): no shape exchange, hence no host synchronisation, per gather.
+    """
+    token = _EQUAL_SHARDS.set(bool(equal))
+    try:
+        yield
+    finally:
+        _EQUAL_SHARDS.reset(token)
+
+
+def _gather(
+    tensor: torch.Tensor, with_grad: bool, equal_shapes: bool | None = None
+) -> torch.Tensor:
+    """All-gather rows of any number per rank: pad to the largest shard, trim after.
+
+    With ``equal_shapes`` (``None``: inside :func:`_equal_shards`), every rank is
+    trusted to pass the same shape: the shapes are not exchanged (one collective and
+    a host synchronisation fewer); a rank with another shape would then make the
+    collective fail or hang instead of raising the ValueError below.
+    """
+    if equal_shapes is None:
+        equal_shapes = _EQUAL_SHARDS.get()
+    if equal_shapes:
+        sizes = [tensor.shape[0]] * world_size()
+    else:
+        shape = torch.tensor(tensor.shape, device=tensor.device)
+        shapes = [torch.empty_like(shape) for _ in range(world_size())]
+        dist.all_gather(shapes, shape)  # one tiny collective, and a host sync for the sizes
+        shapes = [tuple(s.tolist()) for s in shapes]
+        if any(s[1:] != tuple(tensor.shape[1:]) for s in shapes):
+            raise ValueError(
+                "gathering needs the same shape apart from the batch dimension in every "
+                f"process; got shapes {shapes} (rank order)"
+            )
+        sizes = [s[0] for s in shapes]
     largest = max(sizes)
     if largest == 0:
         return tensor[:0]
@@ -244,7 +278,9 @@ class GlobalBatchNorm(_BatchNorm):
     plain batch norm.
 
     Why not ``torch.nn.SyncBatchNorm``: its training forward refuses CPU tensors (it
-    needs CUDA kernels), so it cannot run multi-process CPU training with gloo.
+    needs CUDA kernels), so it cannot run multi-process CPU training with gloo. On CUDA
+    with NCCL, where it runs with fused kernels, :func:`convert_sync_batchnorm` given
+    the device picks it instead.
 
     Use :class:`GlobalBatchNorm1d`, :class:`GlobalBatchNorm2d` or
     :class:`GlobalBatchNorm3d`, usually through :func:`convert_sync_batchnorm`; this
@@ -405,20 +441,67 @@ def _to_global(module: nn.Module) -> nn.Module:
     return converted.train(module.training)
 
 
-def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every ``BatchNorm1d/2d/3d`` of a module tree by its :class:`GlobalBatchNorm`.
+def _uses_torch_sync_batchnorm(device: torch.device | str | None, backend: str | None) -> bool:
+    """Whether batch norms on ``device`` with ``backend`` become ``torch.nn.SyncBatchNorm``.
 
-    The replacements share the originals' parameters and buffers (weights, running
-    statistics, ``num_batches_tracked``) and keep ``eps``, ``momentum``, ``affine``,
-    ``track_running_stats`` and the training mode, so the ``state_dict`` is unchanged
-    (same keys and values) and checkpoints load either way. Outside distributed
-    training the converted module computes exactly what the original did. Call it
-    before wrapping the model in DDP (or preparing it with accelerate).
+    Only on a CUDA device with the NCCL backend: there, ``SyncBatchNorm``'s fused CUDA
+    kernels gather the statistics in one collective forward and one backward per
+    layer, where :class:`GlobalBatchNorm` needs two float64 all-reduces each way.
+    Everywhere else (CPU processes with gloo, no device, no process group)
+    :class:`GlobalBatchNorm`, since ``SyncBatchNorm`` refuses to train on CPU tensors.
+
+    Parameters
+    ----------
+    device : torch.device, str or None
+        The process's training device.
+    backend : str or None
+        The process group's backend (``torch.distributed.get_backend()``), or None
+        when there is none.
+
+    Returns
+    -------
+    torch_sync : bool
+
+    Examples
+    --------
+    >>> from skaudio.distributed import _uses_torch_sync_batchnorm as torch_sync
+    >>> torch_sync("cuda:1", "nccl"), torch_sync("cpu", "gloo"), torch_sync("cuda", "gloo")
+    (True, False, False)
+    """
+    if device is None or backend is None:
+        return False
+    return torch.device(device).type == "cuda" and str(backend).lower() == "nccl"
+
+
+def _process_group_backend() -> str | None:
+    if dist.is_available() and dist.is_initialized():
+        return str(dist.get_backend())
+    return None
+
+
+def convert_sync_batchnorm(
+    module: nn.Module, device: torch.device | str | None = None
+) -> nn.Module:
+    """Replace every batch norm of a module tree by one over the global batch.
+
+    ``BatchNorm1d/2d/3d`` become :class:`GlobalBatchNorm` (1d/2d/3d), or, on a CUDA
+    ``device`` in a process group with the NCCL backend, ``torch.nn.SyncBatchNorm``
+    (fused CUDA kernels, where ``GlobalBatchNorm`` needs two float64 all-reduces each
+    way per layer). The replacements share the originals' parameters and buffers
+    (weights, running statistics, ``num_batches_tracked``) and keep ``eps``,
+    ``momentum``, ``affine``, ``track_running_stats`` and the training mode, so the
+    ``state_dict`` is unchanged (same keys and values) and checkpoints load either way.
+    Outside distributed training either kind computes what the original did. Call it
+    after the process group is set up (for the NCCL choice) and before wrapping the
+    model in DDP (or preparing it with accelerate).
 
     Parameters
     ----------
     module : nn.Module
         Converted in place; may itself be a batch norm.
+    device : torch.device, str or None, default=None
+        Where the process trains; None (or no process group yet) gives
+        :class:`GlobalBatchNorm`.
 
     Returns
     -------
@@ -427,7 +510,7 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
 
     See Also
     --------
-    torch.nn.SyncBatchNorm.convert_sync_batchnorm : The CUDA-only counterpart.
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm : What a CUDA device with NCCL uses.
 
     Examples
     --------
@@ -437,17 +520,23 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
     >>> _ = torch.manual_seed(0)
     >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
     >>> keys = list(encoder.state_dict())
-    >>> encoder = convert_sync_batchnorm(encoder)
+    >>> encoder = convert_sync_batchnorm(encoder, device="cpu")
     >>> sum(isinstance(m, GlobalBatchNorm2d) for m in encoder.modules())
     2
     >>> list(encoder.state_dict()) == keys
     True
     """
+    if _uses_torch_sync_batchnorm(device, _process_group_backend()):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _convert_to_global(module)
+
+
+def _convert_to_global(module: nn.Module) -> nn.Module:
     converted = _to_global(module)
     if converted is not module:
         return converted
     for name, child in module.named_children():
-        new_child = convert_sync_batchnorm(child)
+        new_child = _convert_to_global(child)
         if new_child is not child:
             setattr(module, name, new_child)
     return module
@@ -676,7 +765,8 @@ def to_plain_net(net):
     history, on the module's device, with the net's other settings, but no
     accelerator: it pickles (with ``pickle`` or ``joblib``) and computes what the
     trained net computes. Batch norms converted by :func:`convert_sync_batchnorm` stay
-    :class:`GlobalBatchNorm`, which outside distributed training is plain batch norm.
+    :class:`GlobalBatchNorm` (or ``torch.nn.SyncBatchNorm`` after CUDA training),
+    which outside distributed training is plain batch norm.
 
     Parameters
     ----------

@@ -36,6 +36,7 @@ from torch import nn
 
 from ._model_file import load_model_file
 from .estimators._base import BaseAudioEmbedder
+from .io import _FLOAT_PEAK
 
 __all__ = [
     "HEAR_SAMPLE_RATES",
@@ -100,14 +101,8 @@ class HEARModel(nn.Module):
         silence = [np.zeros(embedder.segment_length_, dtype=np.float32)]
         self.timestamp_embedding_size = int(embedder.transform_frames(silence)[0][0].shape[1])
 
-    def _numpy_clips(self, audio: torch.Tensor) -> list[np.ndarray]:
-        """Check HEAR's ``(n_sounds, n_samples)`` batch; point the embedder at the device.
-
-        Float audio (HEAR's float32, or another float type) is read as float32 in
-        [-1, 1]; integer PCM (e.g. int16) is scaled from its full range as
-        :func:`skaudio.io.check_audio` scales integer arrays, so a sound gives the same
-        embedding as through ``transform``.
-        """
+    def _checked(self, audio: torch.Tensor) -> torch.Tensor:
+        """Check HEAR's ``(n_sounds, n_samples)`` batch; point the embedder at the device."""
         if not isinstance(audio, torch.Tensor) or audio.ndim != 2:
             shape = tuple(audio.shape) if hasattr(audio, "shape") else type(audio).__name__
             raise ValueError(f"audio must be a 2-D tensor (n_sounds, n_samples), got {shape}")
@@ -121,37 +116,114 @@ class HEARModel(nn.Module):
                 "(integer PCM such as int16 is also accepted, scaled from its full range)"
             )
         self.embedder.net_.device = str(next(self.network.parameters()).device)
-        audio = audio.detach().cpu()
+        return audio
+
+    def _numpy_clips(self, audio: torch.Tensor) -> list[np.ndarray]:
+        """HEAR's batch as the clips of ``transform``, on the host.
+
+        Float audio (HEAR's float32, or another float type) is read as float32 in
+        [-1, 1]; integer PCM (e.g. int16) is scaled from its full range as
+        :func:`skaudio.io.check_audio` scales integer arrays, so a sound gives the same
+        embedding as through ``transform``.
+        """
+        audio = self._checked(audio).detach().cpu()
         if audio.is_floating_point():
             audio = audio.float()
         return list(audio.numpy())
 
+    def _uses_base(self, *names: str) -> bool:
+        """Whether the embedder's methods ``names`` are those of :class:`BaseAudioEmbedder`.
+
+        Not overridden by its class, nor replaced on the instance: the tensor path of
+        :meth:`_device_clips` then gives what they give.
+        """
+        return all(
+            getattr(type(self.embedder), name) is getattr(BaseAudioEmbedder, name)
+            and name not in vars(self.embedder)
+            for name in names
+        )
+
+    def _device_clips(self, audio: torch.Tensor) -> torch.Tensor | None:
+        """HEAR's batch as float32 on the network's device, as ``transform`` reads it.
+
+        Integer PCM is scaled from its full range as :func:`skaudio.io.check_audio`
+        scales it (the same float32 values). None when the batch must go through
+        ``transform`` itself, which raises or warns about it: float samples that are
+        NaN, infinite or far outside [-1, 1] (one check, one value read on the host).
+        """
+        audio = self._checked(audio).detach().to(self.embedder.net_.device)
+        if not audio.is_floating_point():
+            bits = torch.iinfo(audio.dtype).bits
+            scale = float(2 ** (bits - 1))
+            offset = 0.0 if audio.dtype.is_signed else scale
+            return ((audio.double() - offset) / scale).float()
+        audio = audio.float()
+        suspicious = ~torch.isfinite(audio).all() | (audio.abs().amax() > _FLOAT_PEAK)
+        return None if bool(suspicious) else audio
+
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
-        """(n_sounds, n_samples) -> (n_sounds, scene_embedding_size), float32."""
-        embeddings = np.asarray(self.embedder.transform(self._numpy_clips(audio)))
+        """(n_sounds, n_samples) -> (n_sounds, scene_embedding_size), float32.
+
+        The audio stays on its device through the embedder's frontend and encoder (the
+        same embeddings as ``transform``); an embedder with its own ``transform`` is
+        called through it.
+        """
+        samples = None
+        if self._uses_base("transform", "_embed_clips", "_embed_windows", "_embed_frames"):
+            samples = self._device_clips(audio)
+        if samples is None:
+            embeddings = self.embedder.transform(self._numpy_clips(audio))
+            embeddings = torch.from_numpy(np.asarray(embeddings))
+        else:
+            embedder = self.embedder
+            embeddings = embedder._embed_clips_tensor(embedder._fitted_model(), samples)
         expected = (len(audio), self.scene_embedding_size)
-        if embeddings.shape != expected:
+        if tuple(embeddings.shape) != expected:
             raise ValueError(
                 f"{type(self.embedder).__name__} gave scene embeddings of shape "
-                f"{embeddings.shape}, not (n_sounds, scene_embedding_size) = {expected}; "
-                "rebuild the HEARModel from the fitted embedder"
+                f"{tuple(embeddings.shape)}, not (n_sounds, scene_embedding_size) = "
+                f"{expected}; rebuild the HEARModel from the fitted embedder"
             )
-        return torch.from_numpy(embeddings.astype(np.float32, copy=False)).to(audio.device)
+        return embeddings.to(device=audio.device, dtype=torch.float32)
 
-    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n_sounds, n_samples) -> frames (n_sounds, T, size), centres (n_sounds, T) in ms."""
+    def _host_frames(self, audio: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """``transform_frames`` of the batch, checked to stack: frames and seconds."""
         frames, seconds = self.embedder.transform_frames(self._numpy_clips(audio))
-        name = type(self.embedder).__name__
         # the sounds of a batch have one length, hence one number of frames
         counts = sorted({len(f) for f in frames} | {len(s) for s in seconds})
         sizes = {f.shape[1] if np.ndim(f) == 2 else None for f in frames}
+        self._check_frames(counts, sizes)
+        return torch.from_numpy(np.stack(frames)), np.stack(seconds)
+
+    def _check_frames(self, counts: list, sizes: set) -> None:
         if len(counts) != 1 or sizes != {self.timestamp_embedding_size}:
             raise ValueError(
-                f"{name} gave frames of {counts} time stamps and sizes {sorted(sizes, key=str)} "
-                f"for sounds of one length; HEAR needs (n_sounds, n_timestamps, "
-                f"{self.timestamp_embedding_size}) with one n_timestamps for every sound"
+                f"{type(self.embedder).__name__} gave frames of {counts} time stamps and "
+                f"sizes {sorted(sizes, key=str)} for sounds of one length; HEAR needs "
+                f"(n_sounds, n_timestamps, {self.timestamp_embedding_size}) with one "
+                "n_timestamps for every sound"
             )
-        timestamps = 1000.0 * np.stack(seconds)
+
+    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n_sounds, n_samples) -> frames (n_sounds, T, size), centres (n_sounds, T) in ms.
+
+        The audio stays on its device through the embedder's frontend and encoder (the
+        same frames as ``transform_frames``); an embedder with its own
+        ``transform_frames`` is called through it.
+        """
+        samples = None
+        if self._uses_base("transform_frames", "_embed_frames"):
+            samples = self._device_clips(audio)
+        if samples is None:
+            frames, seconds = self._host_frames(audio)
+        else:
+            embedder = self.embedder
+            frames, times = embedder._embed_frames_tensor(embedder._fitted_model(), samples)
+            size = frames.shape[2] if frames.ndim == 3 else None
+            self._check_frames([frames.shape[1]], {size})
+            seconds = np.tile(times, (len(audio), 1))
+        name = type(self.embedder).__name__
+        timestamps = 1000.0 * seconds
         hops = np.diff(timestamps, axis=1)
         if hops.size and (np.abs(hops - hops[:, :1]).max() > 1e-3 or (hops <= 0).any()):
             raise ValueError(
@@ -163,10 +235,9 @@ class HEARModel(nn.Module):
         # it starts inside the sound), keeping at least one
         duration_ms = 1000.0 * audio.shape[1] / self.sample_rate
         n_kept = max(1, int((timestamps[0] <= duration_ms).sum()))
-        embeddings = np.stack(frames)[:, :n_kept].astype(np.float32, copy=False)
-        embeddings = torch.from_numpy(np.ascontiguousarray(embeddings))
+        embeddings = frames[:, :n_kept].to(device=audio.device, dtype=torch.float32)
         timestamps = torch.from_numpy(np.ascontiguousarray(timestamps[:, :n_kept])).float()
-        return embeddings.to(audio.device), timestamps.to(audio.device)
+        return embeddings.contiguous(), timestamps.to(audio.device)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """The scene embeddings, as HEAR's kit may call the model itself."""

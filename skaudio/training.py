@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -12,10 +13,11 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import unpack_data
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from ._torch_utils import autocast
 from .clips import AudioClips, clips_of
+from .distributed import _equal_shards
 from .segments import random_offset
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "SelfSupervisedNet",
     "TokenWindowDataset",
     "WindowDataset",
+    "batch_to_device",
+    "collate_batch",
     "seed_worker",
     "training_callbacks",
 ]
@@ -61,6 +65,11 @@ class SelfSupervisedNet(NeuralNet):
     **kwargs
         Other parameters of :class:`skorch.NeuralNet`, such as ``optimizer``,
         ``lr``, ``max_epochs``, ``batch_size``, ``train_split`` and ``callbacks``.
+        ``iterator_train__collate_fn`` and ``iterator_valid__collate_fn`` default to
+        :func:`collate_batch` (the datasets of this module cut whole batches at once).
+        Batches are moved to ``device`` by :func:`batch_to_device`: asynchronously on
+        CUDA (give the data loader ``iterator_train__pin_memory=True`` for the copies
+        to overlap with the computation).
 
     See Also
     --------
@@ -84,6 +93,9 @@ class SelfSupervisedNet(NeuralNet):
     """
 
     def __init__(self, module, criterion, *, precision: str = "fp32", **kwargs) -> None:
+        # batches cut at once by a dataset's ``__getitems__`` arrive already collated
+        kwargs.setdefault("iterator_train__collate_fn", collate_batch)
+        kwargs.setdefault("iterator_valid__collate_fn", collate_batch)
         super().__init__(module, criterion, **kwargs)
         self.precision = precision
 
@@ -109,9 +121,23 @@ class SelfSupervisedNet(NeuralNet):
         return getattr(callback, "scaler_", None)
 
     def infer(self, x, **fit_params):
-        """The module's forward pass, under autocast unless ``precision="fp32"``."""
+        """The module's forward pass, under autocast unless ``precision="fp32"``.
+
+        The batch is moved to the device by :func:`batch_to_device` (asynchronous
+        copies on CUDA) rather than by skorch's blocking ``to_tensor``.
+        """
+        x = batch_to_device(x, self.device)
         with autocast(self.device, self._precision):
             return super().infer(x, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        """skorch's training step, on the batch moved to the device at once (inputs and targets).
+
+        Moving the targets with the inputs, asynchronously, spares the blocking copy
+        that skorch's ``get_loss`` would make of them after the forward pass had been
+        queued (a host synchronisation in the middle of every CUDA step).
+        """
+        return super().train_step(batch_to_device(batch, self.device), **fit_params)
 
     def train_step_single(self, batch, **fit_params):
         """skorch's step; with a gradient scaler, the loss is scaled and the gradients unscaled."""
@@ -166,7 +192,15 @@ class SelfSupervisedNet(NeuralNet):
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Loss of a batch; in training, also records the criterion's batch metrics.
+        """Loss of a batch; in training, also keeps the criterion's batch metrics.
+
+        The metrics (detached 0-d tensors, left on the device: reading each back
+        would make the host wait for the GPU at every step) are written into the
+        batch's history, as ``train_<name>``, at the end of the epoch, in one
+        transfer for the whole epoch (:meth:`on_epoch_end`, which runs before the
+        callbacks' ``on_epoch_end``: their averages see every batch's metrics). The
+        history is what recording them at every batch gave, in the same key order;
+        only ``on_batch_end`` callbacks no longer see the batch's metrics.
 
         Parameters
         ----------
@@ -183,12 +217,85 @@ class SelfSupervisedNet(NeuralNet):
         -------
         loss : torch.Tensor of shape ()
         """
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        metrics = getattr(self.criterion_, "metrics", None)
+        with _equal_shards(self._shards_are_equal()):  # no shape exchange in gathers
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
+            metrics = getattr(self.criterion_, "metrics", None)
+            if training and metrics is not None:
+                values = {
+                    f"train_{name}": value.detach() if torch.is_tensor(value) else value
+                    for name, value in metrics(y_pred).items()
+                }
         if training and metrics is not None:
-            for name, value in metrics(y_pred).items():
-                self.history.record_batch(f"train_{name}", value)
+            batch = self.history[-1]["batches"][-1]
+            # the batch's record, where its metrics go, and how many keys it had then
+            self.__dict__.setdefault("_pending_metrics", []).append((batch, len(batch), values))
         return loss
+
+    def _shards_are_equal(self) -> bool:
+        """Whether every process of the run has batches of the same size.
+
+        So under accelerate with ``even_batches`` (which
+        :func:`skaudio.distributed.distributed_net_class` requires): the gathers of
+        the loss then exchange no shapes.
+        """
+        accelerator = getattr(self, "accelerator", None)
+        return bool(
+            accelerator is not None
+            and accelerator.num_processes > 1
+            and getattr(accelerator, "even_batches", False)
+        )
+
+    def _flush_metrics(self) -> None:
+        """Write the kept batch metrics into their batches, read back in one transfer."""
+        pending = self.__dict__.get("_pending_metrics")
+        if not pending:
+            return
+        self._pending_metrics = []
+        tensors = [v for _, _, values in pending for v in values.values() if torch.is_tensor(v)]
+        read = iter(self._to_host(tensors))
+        for batch, position, values in pending:
+            values = {k: next(read) if torch.is_tensor(v) else v for k, v in values.items()}
+            items = list(batch.items())
+            merged = dict(items[:position])
+            merged.update(values)  # as recorded after the keys there before, over them
+            merged.update(items[position:])  # later records, over the metrics
+            batch.clear()
+            batch.update(merged)
+
+    @staticmethod
+    def _to_host(tensors: list[torch.Tensor]) -> list:
+        """The Python numbers of 0-d ``tensors``, one transfer per device and dtype.
+
+        The same numbers as ``[t.item() for t in tensors]``.
+        """
+        groups: dict = {}
+        for i, tensor in enumerate(tensors):
+            groups.setdefault((tensor.device, tensor.dtype), []).append(i)
+        values: list = [None] * len(tensors)
+        for indices in groups.values():
+            stacked = torch.stack([tensors[i].reshape(()) for i in indices])
+            for i, value in zip(indices, stacked.tolist(), strict=True):
+                values[i] = value
+        return values
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """skorch's new epoch; metrics left by an epoch that raised go to its batches."""
+        self._flush_metrics()
+        super().on_epoch_begin(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """The epoch's batch metrics into the history, before the callbacks read them."""
+        self._flush_metrics()
+        super().on_epoch_end(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """The metrics of an epoch cut short (``KeyboardInterrupt``) into the history."""
+        self._flush_metrics()
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
 
 class GradScaling(Callback):
@@ -497,6 +604,119 @@ def seed_worker(worker_id: int) -> None:
         worker.dataset.rng = np.random.default_rng(worker.seed)
 
 
+def _non_blocking(device: torch.device | str | None) -> bool:
+    """Whether host-to-device copies to ``device`` are asynchronous: on CUDA only."""
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def batch_to_device(batch, device: torch.device | str | None):
+    """A batch (arrays and tensors, nested in dicts, lists and tuples) on ``device``.
+
+    Arrays become tensors (``torch.as_tensor``, as skorch's ``to_tensor`` makes
+    them); on CUDA the copies are asynchronous (``non_blocking=True``): from the
+    pinned memory of a data loader with ``pin_memory=True`` they overlap with the
+    computation already queued, and the host does not wait for them. On the CPU
+    nothing is copied. ``device=None`` leaves everything where it is (accelerate
+    moves the batches). Anything else (scalars, None) is left for skorch's
+    ``to_tensor``.
+
+    Parameters
+    ----------
+    batch : object
+        Tensors and arrays, nested in dicts, lists and tuples.
+    device : torch.device, str or None
+
+    Returns
+    -------
+    batch : object
+        The same structure, with tensors on ``device`` in place of the tensors and
+        arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skaudio.training import batch_to_device
+    >>> batch = batch_to_device(({"window": np.zeros((2, 3), np.float32)}, torch.ones(2)), "cpu")
+    >>> type(batch[0]["window"]).__name__, batch[1].device.type
+    ('Tensor', 'cpu')
+    """
+    if device is None:
+        return batch
+    non_blocking = _non_blocking(device)
+
+    def move(value):
+        if isinstance(value, np.ndarray):
+            value = torch.as_tensor(value)
+        if isinstance(value, torch.Tensor):
+            return value.to(device, non_blocking=non_blocking)
+        if isinstance(value, Mapping):
+            return {key: move(item) for key, item in value.items()}
+        if type(value) in (list, tuple):
+            return type(value)(move(item) for item in value)
+        return value
+
+    return move(batch)
+
+
+class _CutBatch(Sequence):
+    """A batch cut at once by a dataset's ``__getitems__``: the items of one collated batch.
+
+    :func:`collate_batch` returns its tensors as they are; any other collate
+    function (torch's ``default_collate``) sees the sequence of items that
+    ``__getitem__`` gives, ``({name: row of inputs[name]}, targets[row])``, and
+    collates them to equal tensors.
+    """
+
+    def __init__(self, inputs: dict[str, np.ndarray], targets: np.ndarray) -> None:
+        self.inputs = inputs
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, row: int):
+        return {name: value[row] for name, value in self.inputs.items()}, self.targets[row]
+
+    def collated(self) -> list:
+        """``[inputs, targets]`` as tensors, as ``default_collate`` of the items gives them."""
+        inputs = {name: torch.from_numpy(value) for name, value in self.inputs.items()}
+        return [inputs, torch.from_numpy(self.targets)]
+
+
+def collate_batch(batch):
+    """``collate_fn`` of the training data loaders: batches cut at once pass through.
+
+    The datasets of this module cut a whole batch at once in ``__getitems__`` (torch's
+    batched fetch) and return it already collated; any other batch (a list of items)
+    is collated by torch's ``default_collate``. Either way the tensors are those
+    ``default_collate`` makes of the items of ``__getitem__``. :class:`SelfSupervisedNet`
+    uses it by default (``iterator_train__collate_fn``, ``iterator_valid__collate_fn``).
+
+    Parameters
+    ----------
+    batch : sequence of items
+
+    Returns
+    -------
+    batch : object
+        Tensors of the batch: for the datasets of this module ``[inputs, targets]``,
+        a dict of tensors with the batch first, and a tensor of shape (batch,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch.utils.data import DataLoader
+    >>> from skaudio.training import WindowDataset, collate_batch
+    >>> dataset = WindowDataset([np.ones(100, np.float32)] * 4, 10, np.random.default_rng(0))
+    >>> X, y = next(iter(DataLoader(dataset, batch_size=4, collate_fn=collate_batch)))
+    >>> X["window"].shape, X["n_valid"].tolist(), y.tolist()
+    (torch.Size([4, 10]), [10, 10, 10, 10], [-1, -1, -1, -1])
+    """
+    if isinstance(batch, _CutBatch):
+        return batch.collated()
+    return default_collate(batch)
+
+
 class SegmentPairDataset(Dataset):
     """Two random segments of each clip: the positive pairs of COLA and SimCLR.
 
@@ -549,6 +769,31 @@ class SegmentPairDataset(Dataset):
         anchor = self.clips.random_segment(index, self.segment_length, self.rng)
         positive = self.clips.random_segment(index, self.segment_length, self.rng)
         return {"anchor": anchor, "positive": positive}, self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> _CutBatch:
+        """The items of ``indices`` cut at once (torch's batched fetch), as float32.
+
+        The offsets are drawn in one call, in the order of ``__getitem__`` (anchor,
+        then positive, clip after clip), which gives the very same draws; the
+        segments are copied into one array per view, collated as they are by
+        :func:`collate_batch`.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.clips.lengths[indices]
+        length = self.segment_length
+        offsets = self.rng.integers(0, np.repeat(np.abs(lengths - length), 2) + 1)
+        segments = np.empty((2, len(indices), length), dtype=np.float32)
+        pairs = offsets.reshape(-1, 2).tolist()  # (anchor, positive) per clip
+        rows = zip(indices.tolist(), lengths.tolist(), pairs, strict=True)
+        for row, (index, n, pair) in enumerate(rows):
+            for view, offset in enumerate(pair):
+                if n >= length:
+                    segments[view, row] = self.clips.segment(index, offset, offset + length)
+                else:  # zero-padded, the clip at the offset
+                    segments[view, row] = 0.0
+                    segments[view, row, offset : offset + n] = self.clips[index]
+        targets = np.asarray(self.targets)[indices]
+        return _CutBatch({"anchor": segments[0], "positive": segments[1]}, targets)
 
 
 class WindowDataset(Dataset):
@@ -605,6 +850,32 @@ class WindowDataset(Dataset):
         window[:n] = self.clips[index]
         return {"window": window, "n_valid": n}, -1
 
+    def __getitems__(self, indices: list[int]) -> _CutBatch:
+        """The items of ``indices`` cut at once (torch's batched fetch), as float32.
+
+        The offsets of the clips longer than a window are drawn in one call, in
+        ``__getitem__``'s order, which gives the very same draws; the windows are
+        copied into one array, collated as it is by :func:`collate_batch`.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.clips.lengths[indices]
+        length = self.window_length
+        cropped = lengths >= length
+        starts = np.zeros(len(indices), dtype=np.int64)
+        starts[cropped] = self.rng.integers(0, lengths[cropped] - length + 1)
+        windows = np.empty((len(indices), length), dtype=np.float32)
+        rows = zip(indices.tolist(), lengths.tolist(), starts.tolist(), strict=True)
+        for row, (index, n, start) in enumerate(rows):
+            if n >= length:
+                windows[row] = self.clips.segment(index, start, start + length)
+            else:  # zero-padded at the end
+                windows[row, :n] = self.clips[index]
+                windows[row, n:] = 0.0
+        n_valid = np.minimum(lengths, length)
+        return _CutBatch(
+            {"window": windows, "n_valid": n_valid}, np.full(len(indices), -1, dtype=np.int64)
+        )
+
 
 class TokenWindowDataset(Dataset):
     """Windows of ``length`` tokens starting at every position of every token sequence.
@@ -643,6 +914,16 @@ class TokenWindowDataset(Dataset):
             for clip, sequence in enumerate(sequences)
             for start in range(max(1, len(sequence) - 1))
         ]
+        # every sequence followed by ``length`` pads, end to end: a window is then one
+        # slice of this buffer, and a batch of windows one gather (``__getitems__``)
+        sizes = np.array([len(sequence) for sequence in sequences], dtype=np.int64)
+        firsts = np.concatenate([[0], np.cumsum(sizes + length)[:-1]]).astype(np.int64)
+        self._tokens = np.full(int((sizes + length).sum()), pad_id, dtype=np.int64)
+        for first, sequence in zip(firsts.tolist(), sequences, strict=True):
+            self._tokens[first : first + len(sequence)] = sequence
+        self._window_firsts = np.array(
+            [firsts[clip] + start for clip, start in self.starts], dtype=np.int64
+        )
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -653,3 +934,9 @@ class TokenWindowDataset(Dataset):
         window = np.full(self.length, self.pad_id, dtype=np.int64)
         window[: len(piece)] = piece
         return {"tokens": window}, -1
+
+    def __getitems__(self, indices: list[int]) -> _CutBatch:
+        """The windows of ``indices`` in one gather (torch's batched fetch)."""
+        firsts = self._window_firsts[np.asarray(indices, dtype=np.int64)]
+        windows = self._tokens[firsts[:, None] + np.arange(self.length)]
+        return _CutBatch({"tokens": windows}, np.full(len(firsts), -1, dtype=np.int64))

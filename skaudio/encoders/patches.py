@@ -123,6 +123,9 @@ class PatchAutoencoder(FrameEncoder):
     def standardise(self, patches: torch.Tensor) -> torch.Tensor:
         """Apply the statistics of :meth:`set_normalisation` to raw patches (any device).
 
+        Patches on the module's device are standardised there, with no copy; patches
+        elsewhere get a copy of both statistics at once (one transfer, not two).
+
         Parameters
         ----------
         patches : Tensor of shape (..., patch_dim)
@@ -130,8 +133,12 @@ class PatchAutoencoder(FrameEncoder):
         Returns
         -------
         standardised : Tensor of shape (..., patch_dim)
+            On ``patches``' device.
         """
-        return (patches - self.mean.to(patches.device)) / self.scale.to(patches.device)
+        mean, scale = self.mean, self.scale
+        if mean.device != patches.device:
+            mean, scale = torch.stack([mean, scale]).to(patches.device).unbind()
+        return (patches - mean) / scale
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """Standardised patches: :meth:`raw_patches`, then :meth:`standardise`.

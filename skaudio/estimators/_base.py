@@ -6,6 +6,7 @@ import copy
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
@@ -29,10 +30,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .._allocator import training_allocator
 from .._torch_utils import (
     DEVICES,
     PRECISIONS,
+    compile_in_place,
     cuda_training_flags,
+    deterministic_algorithms,
     device_generators,
     is_device_name,
     resolve_device,
@@ -56,12 +60,23 @@ from ..distributed import (
     rank,
     to_plain_net,
 )
-from ..encoders import ENCODERS, make_encoder
+from ..encoders import ENCODERS, FrameEncoder, make_encoder
 from ..exceptions import DegenerateTrainingWarning
 from ..features import LogMelSpectrogram
-from ..training import SelfSupervisedNet, seed_worker, training_callbacks
+from ..segments import window_starts
+from ..training import SelfSupervisedNet, batch_to_device, seed_worker, training_callbacks
 
 __all__ = ["BaseAudioEmbedder"]
+
+
+def _float32(frames: torch.Tensor) -> torch.Tensor:
+    """Float frames as float32 (from bf16 or fp16 autocast, say); token ids unchanged."""
+    return frames.float() if frames.is_floating_point() else frames
+
+
+def _frames_kept(n_samples: int, model: nn.Module, n_frames: int) -> int:
+    """Frames of a clip of ``n_samples`` that start inside it (at least one)."""
+    return min(max(-(-n_samples // model.frame_hop), 1), n_frames)  # ceil
 
 
 @contextmanager
@@ -122,6 +137,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "device": [str],
         "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
+        "deterministic": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "checkpoint_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
@@ -137,6 +154,8 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             "max_epochs",
             "device",
             "precision",
+            "compile",
+            "deterministic",
             "num_workers",
             "checkpoint_dir",
             "warm_start",
@@ -246,12 +265,16 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         The forward pass runs at ``precision_`` (the net's ``precision``, or
         accelerate's ``mixed_precision`` when distributed: autocast is applied once);
-        on CUDA the optimiser is the fused AdamW.
+        on CUDA the optimiser is the fused AdamW. With ``compile``, the encoders of
+        ``module`` are compiled in place (:meth:`_compile_encoders`). Distributed
+        batch norms are ``torch.nn.SyncBatchNorm`` on CUDA with NCCL, else
+        :class:`~skaudio.distributed.GlobalBatchNorm`.
 
         The learning rate of every batch is set by a
         :class:`~skaudio.training.LearningRateSchedule` (``lr_schedule``,
         ``warmup_epochs``), the net's callback ``"lr_schedule"``.
         """
+        self._compile_encoders(module)
         metric_names = getattr(criterion, "metric_names", ())
         verbose = int(self.verbose) if rank() == 0 else 0  # progress from one process
         precision = getattr(self, "precision_", "fp32")
@@ -285,9 +308,46 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         )
         for generator in device_generators(module):  # other augmentations per process
             generator.seed += accelerator.process_index
+        module = convert_sync_batchnorm(module, device=accelerator.device)
         return distributed_net_class()(
-            module=convert_sync_batchnorm(module), accelerator=accelerator, device=None, **settings
+            module=module, accelerator=accelerator, device=None, **settings
         )
+
+    def _compile_encoders(self, module: nn.Module) -> nn.Module:
+        """Compile the encoders in ``module`` in place when ``compile``, else un-compile them.
+
+        Every outermost :class:`~skaudio.encoders.FrameEncoder` of ``module`` (the
+        encoder, and e.g. BYOL's target encoder) goes through
+        :func:`skaudio._torch_utils.compile_in_place`: its state-dict keys and its
+        pickling stay as they are. Called for every net ``fit`` trains, before
+        continued training and before embedding, so the fitted encoder follows the
+        current ``compile`` (an unpickled one is compiled again on its first use).
+        """
+        enabled = bool(getattr(self, "compile", False))
+
+        def visit(part: nn.Module) -> None:
+            if isinstance(part, FrameEncoder):
+                compile_in_place(part, enabled=enabled)
+                return
+            for child in part.children():
+                visit(child)
+
+        visit(module)
+        return module
+
+    @contextmanager
+    def _training_run(self, device: str):
+        """What every training call runs in: the tuned allocator, deterministic algorithms.
+
+        glibc's malloc tuned for training (:mod:`skaudio._allocator`), and with
+        ``deterministic`` torch's deterministic algorithms, restored after
+        (:func:`skaudio._torch_utils.deterministic_algorithms`); enter it before
+        :func:`~skaudio._torch_utils.cuda_training_flags`, which then leaves cuDNN
+        autotuning off.
+        """
+        deterministic = bool(getattr(self, "deterministic", False))
+        with training_allocator(), deterministic_algorithms(deterministic, device):
+            yield
 
     def _checkpoint_manifest(
         self, stage: str, clips: AudioClips, digests: np.ndarray | None = None
@@ -488,7 +548,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``checkpoint_dir``, fitting again resumes from the last complete epoch.
         """
         if self.warm_start and self.__sklearn_is_fitted__():
-            self._continue(X, y, epochs=self.max_epochs)
+            with self._training_run(self.device_):
+                self._compile_encoders(self.net_.module_)
+                self._continue(X, y, epochs=self.max_epochs)
             return self
         before = dict(self.__dict__)
         try:
@@ -506,7 +568,11 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             self.precision_ = resolve_precision(self.precision, self.device_)
             # each process of a distributed run crops its clips with its own stream
             data_seed = [seed, process] if process else seed
-            with seeded(seed, self.device_), cuda_training_flags(self.device_):
+            with (
+                seeded(seed, self.device_),
+                self._training_run(self.device_),
+                cuda_training_flags(self.device_),
+            ):
                 self.net_ = self._pretrain(clips, targets, np.random.default_rng(data_seed))
             self.segment_length_ = self._segment_length
         except BaseException:  # refused, interrupted or failed: no half-fitted attributes
@@ -542,7 +608,9 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             finally:
                 self.max_epochs = max_epochs
             return self
-        self._continue(X, y, epochs=1)
+        with self._training_run(self.device_):
+            self._compile_encoders(self.net_.module_)
+            self._continue(X, y, epochs=1)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -606,7 +674,7 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"sample_rate was changed to {self.sample_rate} after fitting at "
                 f"{model.sample_rate} Hz; refit, or set it back"
             )
-        return model
+        return self._compile_encoders(model)
 
     def _embed_frames(self, model: nn.Module, clips: AudioClips, sequence=None):
         """Frame sequences per clip, batching clips of equal (padded) length.
@@ -620,30 +688,74 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         sequence = sequence or (lambda batch: self._frame_sequence(model, batch))
         device = self.net_.device
-        lengths = np.maximum(clips.lengths, self.segment_length_)
         embeddings: list[np.ndarray] = [np.empty(0)] * len(clips)
         timestamps: list[np.ndarray] = [np.empty(0)] * len(clips)
+        with _evaluation_mode(model), torch.inference_mode():
+            for batch, length in self._clip_batches(clips.lengths):
+                padded = np.zeros((len(batch), length), dtype=np.float32)
+                for row, index in enumerate(batch):
+                    padded[row, : clips.lengths[index]] = clips[index]
+                frames = _float32(sequence(batch_to_device(torch.from_numpy(padded), device)))
+                frames = frames.cpu().numpy()
+                for row, index in enumerate(batch):
+                    n_kept = _frames_kept(int(clips.lengths[index]), model, frames.shape[1])
+                    embeddings[index] = frames[row, :n_kept].copy()
+                    timestamps[index] = model.frame_times(n_kept)
+        return embeddings, timestamps
+
+    def _clip_batches(self, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
+        """Batches of whole clips: ``(indices, padded_length)``, shortest clips first.
+
+        Each clip is zero-padded at the end to at least ``segment_length_`` samples and
+        batched with clips of the same padded length (so no clip is padded for another
+        one): at most ``batch_size`` clips and at most the samples of a training batch
+        (``batch_size * segment_length_``) per batch, or a single clip, whatever its
+        length. The memory of embedding (the frontend's spectrograms, the encoder's
+        activations) is then bounded by that of a training batch, not by
+        ``batch_size`` times the longest clip.
+
+        Parameters
+        ----------
+        lengths : ndarray of shape (n_clips,)
+            Samples of each clip.
+
+        Yields
+        ------
+        indices : ndarray of shape (n_rows,), int64
+            Clips of the batch, in their order among clips of that length.
+        padded_length : int
+        """
+        lengths = np.maximum(lengths, self.segment_length_)
         order = np.argsort(lengths, kind="stable")
         max_samples = self.batch_size * self.segment_length_
+        for length in np.unique(lengths):
+            same = order[lengths[order] == length]
+            n_rows = int(max(1, min(self.batch_size, max_samples // length)))
+            for start in range(0, len(same), n_rows):
+                yield same[start : start + n_rows], int(length)
+
+    def _embed_frames_tensor(
+        self, model: nn.Module, audio: torch.Tensor, sequence=None
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """:meth:`_embed_frames` of equal-length clips held in a tensor, where it is.
+
+        ``audio`` (n_clips, n_samples), float32, on the model's device, stays there
+        through the frontend and the encoder, batched as :meth:`_embed_frames` batches
+        it: the frames equal its arrays. Returns the frames (n_clips, n_kept, ...) on
+        that device and their time stamps (n_kept,), in seconds.
+        """
+        sequence = sequence or (lambda batch: self._frame_sequence(model, batch))
+        n_clips, n_samples = audio.shape
+        pieces = []
         with _evaluation_mode(model), torch.inference_mode():
-            for length in np.unique(lengths):
-                same = order[lengths[order] == length]
-                n_rows = int(max(1, min(self.batch_size, max_samples // length)))
-                for start in range(0, len(same), n_rows):
-                    batch = same[start : start + n_rows]
-                    padded = np.zeros((len(batch), length), dtype=np.float32)
-                    for row, index in enumerate(batch):
-                        padded[row, : clips.lengths[index]] = clips[index]
-                    frames = sequence(torch.from_numpy(padded).to(device))
-                    if frames.is_floating_point():
-                        frames = frames.float()
-                    frames = frames.cpu().numpy()
-                    for row, index in enumerate(batch):
-                        n_kept = -(-int(clips.lengths[index]) // model.frame_hop)  # ceil
-                        n_kept = min(max(n_kept, 1), frames.shape[1])
-                        embeddings[index] = frames[row, :n_kept].copy()
-                        timestamps[index] = model.frame_times(n_kept)
-        return embeddings, timestamps
+            for batch, length in self._clip_batches(np.full(n_clips, n_samples)):
+                # one length: the batches are consecutive rows, in order
+                waveforms = audio[int(batch[0]) : int(batch[-1]) + 1]
+                waveforms = torch.nn.functional.pad(waveforms, (0, length - n_samples))
+                pieces.append(_float32(sequence(waveforms)))
+        frames = torch.cat(pieces)
+        n_kept = _frames_kept(n_samples, model, frames.shape[1])
+        return frames[:, :n_kept], model.frame_times(n_kept)
 
     #: True for methods whose clip embedding pools the frames of the whole clip
     #: (``_pool_frames``) instead of averaging window embeddings
@@ -660,6 +772,53 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             return np.stack([self._pool_frames(f) for f in frames]).astype(np.float32)
         return self._embed_windows(model, clips)
 
+    def _embed_clips_tensor(self, model: nn.Module, audio: torch.Tensor) -> torch.Tensor:
+        """:meth:`_embed_clips` of equal-length clips held in a tensor, where it is.
+
+        ``audio`` (n_clips, n_samples), float32, on the model's device, stays there
+        through the frontend and the encoder, in the batches of :meth:`_embed_clips`:
+        the embeddings (n_clips, n_features), float32, on that device, equal its.
+        Whole-clip methods pool their frames with :meth:`_pool_frames` (NumPy), on
+        the host.
+        """
+        if not self._embeds_whole_clips:
+            return self._embed_windows_tensor(model, audio)
+        frames, _ = self._embed_frames_tensor(model, audio)
+        pooled = np.stack([self._pool_frames(f) for f in frames.cpu().numpy()])
+        return torch.from_numpy(pooled.astype(np.float32)).to(audio.device)
+
+    def _embed_windows_tensor(self, model: nn.Module, audio: torch.Tensor) -> torch.Tensor:
+        """:meth:`_embed_windows` of equal-length clips held in a tensor, where it is.
+
+        The windows of :func:`skaudio.segments.sliding_windows`, cut by one gather on
+        the tensor's device, are embedded in the batches of
+        :class:`skaudio.clips.ClipWindows` and averaged per clip in float64 in their
+        order, as :meth:`_embed_windows` averages them: the embeddings
+        (n_clips, embedding_dim), float32, equal its.
+        """
+        n_clips, n_samples = audio.shape
+        length = self.segment_length_
+        if n_samples <= length:  # one window, the clip centred in it
+            start = (length - n_samples) // 2
+            windows = torch.nn.functional.pad(audio, (start, length - n_samples - start))[:, None]
+        else:
+            starts = torch.tensor(window_starts(n_samples, length), device=audio.device)
+            offsets = starts[:, None] + torch.arange(length, device=audio.device)
+            windows = audio[:, offsets]  # (n_clips, n_windows, length)
+        n_windows = windows.shape[1]
+        flat = windows.reshape(n_clips * n_windows, length)
+        with _evaluation_mode(model), torch.inference_mode():
+            embeddings = torch.cat(
+                [
+                    model.embed(flat[start : start + self.batch_size]).float()
+                    for start in range(0, len(flat), self.batch_size)
+                ]
+            ).reshape(n_clips, n_windows, -1)
+            sums = torch.zeros(embeddings.shape[::2], dtype=torch.float64, device=audio.device)
+            for window in range(n_windows):  # the order of np.add.at in _embed_windows
+                sums += embeddings[:, window]
+        return (sums / n_windows).float()
+
     def _embed_windows(self, model: nn.Module, clips: AudioClips) -> np.ndarray:
         """Mean of the window embeddings of each clip, computed in batches of windows.
 
@@ -674,10 +833,12 @@ class BaseAudioEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ClipWindows(clips, self.segment_length_, self.batch_size),
             batch_size=None,  # the dataset yields whole batches
             num_workers=self.num_workers,
+            pin_memory=torch.device(device).type == "cuda",  # asynchronous copies
         )
         with _evaluation_mode(model), torch.inference_mode():
             for owners, windows in loader:
-                embeddings = model.embed(windows.to(device)).float().cpu().numpy()
+                windows = batch_to_device(windows, device)
+                embeddings = model.embed(windows).float().cpu().numpy()
                 owners = owners.numpy()
                 np.add.at(sums, owners, embeddings)
                 np.add.at(counts, owners, 1)

@@ -287,7 +287,28 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
         float32. Run-only: a checkpoint resumes under another precision; continued
         training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
-        ``precision_``.
+        ``precision_``. On the CPU training is deterministic in every precision; on
+        CUDA, only with ``deterministic=True``.
+    compile : bool, default=False
+        Compile the encoder with ``torch.compile`` for pretraining and embedding, in
+        place (``nn.Module.compile`` on the encoder's submodules): state-dict keys,
+        checkpoints and pickles are unchanged; an unpickled embedder compiles again
+        on first use (set ``compile=False`` to embed where no C++ compiler is
+        installed). The first batches are slow while it compiles, and a batch of a
+        new shape (the last, smaller one) compiles again; later batches run fused
+        kernels, worth it on a GPU for long runs. Compiled kernels may round
+        differently: embeddings agree with ``compile=False`` to float32 tolerance,
+        not bit for bit. Run-only.
+    deterministic : bool, default=False
+        Pretrain with torch's deterministic algorithms
+        (``torch.use_deterministic_algorithms(True)``, cuDNN autotuning off and,
+        unless the environment sets it, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), all
+        restored after the call: on CUDA, fits with the same int ``random_state``
+        on the same GPU, torch and CUDA versions then repeat, at some cost in speed;
+        an operation that has no deterministic CUDA implementation raises a
+        ``RuntimeError`` that names it. The CPU needs none of it: results and resumed
+        checkpoints repeat exactly either way, and it changes no result there.
+        Run-only.
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -409,6 +430,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         weight_decay: float = 0.0,
         device: str = "auto",
         precision: str = "auto",
+        compile: bool = False,
+        deterministic: bool = False,
         num_workers: int = 0,
         checkpoint_dir=None,
         warm_start: bool = False,
@@ -441,6 +464,8 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self.weight_decay = weight_decay
         self.device = device
         self.precision = precision
+        self.compile = compile
+        self.deterministic = deterministic
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start

@@ -243,7 +243,7 @@ def _nt_xent_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float):
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))  # a view is never its own candidate
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    targets = torch.arange(2 * n, device=z.device).roll(n)  # n..2n-1, then 0..n-1
     return logits, targets
 
 
@@ -332,17 +332,20 @@ def _add_supervised(
     ``class_logits`` holds both views, ``[view 1; view 2]``, of shape (2 * batch,
     n_classes); ``target`` the label of each clip, ``-1`` when unlabelled. Logits and
     labels are gathered over the processes first, so the mean is over the global
-    batch. Without logits or targets, with ``supervised_weight == 0`` or without a
-    labelled clip, ``loss`` is returned unchanged. Shared by the criteria of the
-    two-view estimator (:class:`NTXentCriterion` and the non-contrastive ones).
+    batch. Without logits or targets or with ``supervised_weight == 0``, ``loss`` is
+    returned unchanged; without a labelled clip, the term is 0 (a masked mean over the
+    labelled rows, so that nothing is read back to the host: the classifier then gets
+    zero gradients). Shared by the criteria of the two-view estimator
+    (:class:`NTXentCriterion` and the non-contrastive ones).
     """
     if class_logits is not None and target is not None and supervised_weight > 0:
         labels = torch.cat([target, target]).to(class_logits.device).long()
         class_logits, labels = gather_with_grad(class_logits), gather(labels)
         labelled = labels >= 0
-        if labelled.any():
-            supervised = F.cross_entropy(class_logits[labelled], labels[labelled])
-            loss = loss + supervised_weight * supervised
+        # the mean over the labelled rows (ignore_index skips the others), 0 without any
+        supervised = F.cross_entropy(class_logits, labels.masked_fill(~labelled, -100))
+        supervised = torch.where(labelled.any(), supervised, 0.0)
+        loss = loss + supervised_weight * supervised
     return loss
 
 
@@ -366,7 +369,7 @@ class ContrastiveCrossEntropy(nn.Module):
     >>> criterion = ContrastiveCrossEntropy()
     >>> logits = 10 * torch.eye(4)  # every anchor most similar to its positive
     >>> bool(criterion(logits) < 0.01), criterion.metrics(logits)
-    (True, {'pretext_acc': 1.0})
+    (True, {'pretext_acc': tensor(1.)})
     """
 
     metric_names = ("pretext_acc",)
@@ -376,9 +379,13 @@ class ContrastiveCrossEntropy(nn.Module):
         return contrastive_cross_entropy(logits)
 
     @fp32_island
-    def metrics(self, logits: torch.Tensor) -> dict[str, float]:
-        """Batch metrics to log: retrieval accuracy of the positive among the batch."""
-        return {"pretext_acc": contrastive_accuracy(logits).item()}
+    def metrics(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Batch metrics to log: retrieval accuracy of the positive among the batch.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
+        return {"pretext_acc": contrastive_accuracy(logits.detach())}
 
 
 class NTXentCriterion(nn.Module):
@@ -418,7 +425,7 @@ class NTXentCriterion(nn.Module):
     >>> criterion = NTXentCriterion(temperature=0.5, supervised_weight=1.0)
     >>> loss = criterion((z1, z2, class_logits), torch.tensor([0, 2, -1, 1]))
     >>> loss.shape, criterion.metrics((z1, z2, class_logits))
-    (torch.Size([]), {'pretext_acc': 1.0})
+    (torch.Size([]), {'pretext_acc': tensor(1.)})
     """
 
     metric_names = ("pretext_acc",)
@@ -435,7 +442,11 @@ class NTXentCriterion(nn.Module):
         return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
     @fp32_island
-    def metrics(self, y_pred) -> dict[str, float]:
-        """Batch metrics to log: how often a view's nearest other view is its pair."""
+    def metrics(self, y_pred) -> dict[str, torch.Tensor]:
+        """Batch metrics to log: how often a view's nearest other view is its pair.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
         z1, z2, _ = y_pred
-        return {"pretext_acc": nt_xent_accuracy(gather(z1), gather(z2)).item()}
+        return {"pretext_acc": nt_xent_accuracy(gather(z1), gather(z2))}

@@ -53,6 +53,25 @@ def cpc_step_weights(n_predict: int, scheme: str = "uniform") -> torch.Tensor:
     return weights / weights.sum()
 
 
+def _clip_negatives(
+    valid: torch.Tensor, clips: torch.Tensor, times: torch.Tensor, draw: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_sample_clip_negatives` from given draws, uniform on ``0 .. 2**62 - 1``.
+
+    ``clips`` and ``times`` may have any shape ``S``, ``draw`` has shape ``(*S,
+    n_negatives)``; static shapes, no host read. A clip with fewer than two valid
+    frames gets an invalid frame (the caller masks it).
+    """
+    n_frames = valid.shape[1]
+    n_valid = valid.sum(dim=1)[clips]
+    # the valid frames of each clip first, in time order: order[c, r] is the r-th one
+    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
+    rank = valid.cumsum(dim=1)[clips, times] - 1  # the positive's rank among them
+    draw = draw % (n_valid - 1).clamp_min(1)[..., None]  # uniform on 0 .. n_valid - 2
+    draw = (draw + (draw >= rank[..., None]).long()).clamp_max(n_frames - 1)
+    return clips[..., None] * n_frames + order[clips[..., None], draw]
+
+
 def _sample_clip_negatives(
     valid: torch.Tensor,
     clips: torch.Tensor,
@@ -66,7 +85,8 @@ def _sample_clip_negatives(
     each negative is drawn uniformly from the other valid frames of that clip,
     :math:`\{ u \ne t_i : \text{valid}[c_i, u] \}`: the rank ``r`` of a draw among
     them is uniform on ``0 .. n_valid - 2``, and ranks at or after the positive's are
-    moved one up, past it. Used by :func:`cpc_infonce` with ``negatives="clip"``.
+    moved one up, past it. :func:`cpc_infonce` with ``negatives="clip"`` draws the
+    same way, for every step at once.
 
     Parameters
     ----------
@@ -88,76 +108,86 @@ def _sample_clip_negatives(
     Raises
     ------
     ValueError
-        If the clip of a positive has no other valid frame.
+        If the clip of a positive has no other valid frame (a check that reads the
+        device: the training step does not call this function).
     """
-    n_frames = valid.shape[1]
-    n_valid = valid.sum(dim=1)[clips]  # (n_rows,)
-    if bool((n_valid < 2).any()):
+    if bool((valid.sum(dim=1)[clips] < 2).any()):
         raise ValueError("negatives='clip' needs another valid frame in the clip of each positive")
-    # the valid frames of each clip first, in time order: order[c, r] is the r-th one
-    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
-    rank = valid.cumsum(dim=1)[clips, times] - 1  # the positive's rank among them
     draw = torch.randint(
         0, 2**62, (len(clips), n_negatives), generator=generator, device=valid.device
     )
-    draw = draw % (n_valid - 1)[:, None]  # uniform on 0 .. n_valid - 2 (bias ~ n / 2**62)
-    draw = draw + (draw >= rank[:, None]).long()
-    return clips[:, None] * n_frames + order[clips[:, None], draw]
+    return _clip_negatives(valid, clips, times, draw)
 
 
-def _step_logits(z, prediction, valid, k, negatives, n_negatives, generator):
-    """Logits and targets of the predictions ``k`` steps ahead, over valid rows only."""
+def _row_draws(rows, low, high, n_negatives, generator):
+    """Draws of shape (n_steps, batch, n_frames, n_negatives), the same as one per step.
+
+    The loop over steps of old drew ``(n_rows_k, n_negatives)`` numbers for the
+    ``n_rows_k`` valid rows of step ``k``, step after step. One block as large as the
+    valid rows can be (a static shape: no host read of their number) is drawn here,
+    and the ``r``-th valid row of step ``k`` takes row ``n_rows_1 + ... + n_rows_{k-1}
+    + r`` of it: on the CPU, the numbers of the old loop (one block of a generator
+    gives the numbers of consecutive smaller draws). With padding, the block is
+    larger than what the old loop drew, so later draws of ``generator`` differ.
+    """
+    n_steps, batch, n_frames = rows.shape
+    most = batch * (n_steps * n_frames - n_steps * (n_steps + 1) // 2)
+    block = torch.randint(low, high, (most, n_negatives), generator=generator, device=rows.device)
+    flat = rows.reshape(n_steps, -1)
+    counts = flat.sum(dim=1)
+    position = (counts.cumsum(0) - counts)[:, None] + flat.cumsum(dim=1) - 1
+    position = position.masked_fill(~flat, 0).reshape(rows.shape)
+    return block[position]
+
+
+def _all_step_logits(z, predictions, valid, rows, future, negatives, n_negatives, generator):
+    """Logits (n_steps, batch, n_frames, n_candidates) of every step, and the targets.
+
+    Rows ``(k, b, t)`` that are not predictions (``rows`` False) hold finite garbage
+    (no candidate masked: no NaN through the softmax), as do their targets; the
+    caller ignores them.
+    """
     batch, n_frames, dim = z.shape
-    span = n_frames - k
-    rows = valid[:, k:]  # the future frame exists (valid frames are a prefix)
-    target_clip = torch.arange(batch, device=z.device)[:, None].expand(batch, span)
-    target_time = torch.arange(k, n_frames, device=z.device)[None].expand(batch, span)
-    if negatives == "clip":
-        return _clip_step_logits(
-            z, prediction, valid, rows, target_clip, target_time, n_negatives, generator
-        )
-    if n_negatives is None and negatives == "batch":
-        # every clip of the batch at the same future step is a candidate
-        logits = torch.einsum("btd,ctd->btc", prediction, z[:, k:])
-        logits = logits.masked_fill(~valid[:, k:].T[None], float("-inf"))
-        return logits[rows], target_clip[rows]
+    inf = float("-inf")
+
+    def mask(logits, invalid):  # invalid candidates out, in the rows that are predictions
+        return logits.masked_fill_(invalid & rows[..., None], inf)
+
+    clips = torch.arange(batch, device=z.device)[None, :, None].expand(rows.shape)
+    times = future[:, None, :].expand(rows.shape)  # the positive's frame, t + k
+    z_future = z[:, future].transpose(0, 1)  # (n_steps, batch, n_frames, dim): z[b, t + k]
     flat = z.reshape(batch * n_frames, dim)
-    positive = target_clip * n_frames + target_time  # (batch, span) indices into flat
-    if n_negatives is None:  # "batch+time": every position of the batch
-        logits = prediction[rows] @ flat.T
-        logits = logits.masked_fill(~valid.reshape(1, -1), float("-inf"))
-        return logits, positive[rows]
-    # sampled negatives, uniformly from the pool, never the positive itself
-    n_rows = int(rows.sum())
+    if n_negatives is None:
+        if negatives == "batch":  # every clip of the batch at the same future step
+            logits = torch.einsum("kbtd,kctd->kbtc", predictions, z_future)
+            return mask(logits, ~rows.transpose(1, 2)[:, None]), clips
+        if negatives == "clip":  # every valid frame of the same clip
+            logits = torch.einsum("kbtd,bsd->kbts", predictions, z)
+            return mask(logits, ~valid[None, :, None]), times
+        logits = predictions @ flat.T  # "batch+time": every position of the batch
+        return mask(logits, ~valid.reshape(-1)), clips * n_frames + times
+    # sampled negatives, uniformly from the pool, never the positive itself; scored
+    # against the whole pool of "batch" or "clip" (small) and picked, rather than
+    # gathering a vector per negative
     if negatives == "batch":
-        shift = torch.randint(1, batch, (n_rows, n_negatives), generator=generator, device=z.device)
-        clips = (target_clip[rows][:, None] + shift) % batch
-        index = clips * n_frames + target_time[rows][:, None]
+        shift = _row_draws(rows, 1, batch, n_negatives, generator)
+        other = (clips[..., None] + shift) % batch
+        index = other * n_frames + times[..., None]
+        pool = torch.einsum("kbtd,kctd->kbtc", predictions, z_future)
+        scores = pool.gather(-1, other)
+    elif negatives == "clip":
+        draw = _row_draws(rows, 0, 2**62, n_negatives, generator)
+        index = _clip_negatives(valid, clips, times, draw)
+        pool = torch.einsum("kbtd,bsd->kbts", predictions, z)
+        scores = pool.gather(-1, index % n_frames)
     else:
-        draw = torch.randint(
-            0, batch * n_frames - 1, (n_rows, n_negatives), generator=generator, device=z.device
-        )
-        index = draw + (draw >= positive[rows][:, None]).long()
-    scores = torch.einsum("nd,nmd->nm", prediction[rows], flat[index])
-    scores = scores.masked_fill(~valid.reshape(-1)[index], float("-inf"))
-    own = (prediction[rows] * flat[positive[rows]]).sum(dim=1, keepdim=True)
-    logits = torch.cat([own, scores], dim=1)
-    return logits, torch.zeros(n_rows, dtype=torch.long, device=z.device)
-
-
-def _clip_step_logits(z, prediction, valid, rows, target_clip, target_time, n_negatives, gen):
-    """:func:`_step_logits` with the negatives of ``"clip"``: the positive's own clip."""
-    if n_negatives is None:  # every valid frame of the same clip is a candidate
-        logits = torch.einsum("btd,bsd->bts", prediction, z)  # (batch, span, n_frames)
-        logits = logits.masked_fill(~valid[:, None], float("-inf"))
-        return logits[rows], target_time[rows]
-    flat = z.reshape(-1, z.shape[2])
-    clips, times = target_clip[rows], target_time[rows]
-    index = _sample_clip_negatives(valid, clips, times, n_negatives, gen)
-    scores = torch.einsum("nd,nmd->nm", prediction[rows], flat[index])
-    own = (prediction[rows] * z[clips, times]).sum(dim=1, keepdim=True)
-    logits = torch.cat([own, scores], dim=1)
-    return logits, torch.zeros(len(clips), dtype=torch.long, device=z.device)
+        draw = _row_draws(rows, 0, batch * n_frames - 1, n_negatives, generator)
+        index = draw + (draw >= (clips * n_frames + times)[..., None]).long()
+        scores = torch.einsum("kbtd,kbtmd->kbtm", predictions, flat[index])
+    scores = mask(scores, ~valid.reshape(-1)[index])
+    own = (predictions * z_future).sum(dim=-1, keepdim=True)
+    logits = torch.cat([own, scores], dim=-1)
+    return logits, torch.zeros(rows.shape, dtype=torch.long, device=z.device)
 
 
 @fp32_island
@@ -200,6 +230,12 @@ def cpc_infonce(
     that many uniformly from the pool with ``generator`` (with replacement; the
     positive is never drawn). Invalid (padding) positions are never candidates.
 
+    All steps are computed at once, with static shapes (every ``(k, b, t)``, the rows
+    that are not predictions masked): nothing is read back to the host, so a training
+    step on a GPU does not wait for it. The sampled negatives are those of a loop
+    over the steps drawing for the valid rows of each step in turn (on the CPU the
+    same numbers; with padding, ``generator`` then advances further).
+
     Parameters
     ----------
     z : Tensor of shape (batch, n_frames, z_dim)
@@ -227,7 +263,7 @@ def cpc_infonce(
         graph) when no step has a valid prediction.
     step_accuracy : Tensor of shape (n_predict,)
         Share of predictions whose best-scored candidate is the positive, per step
-        (NaN for steps without a valid prediction), on the CPU.
+        (NaN for steps without a valid prediction), on the device of ``z``.
 
     Raises
     ------
@@ -251,24 +287,47 @@ def cpc_infonce(
     if negatives not in {"batch", "batch+time", "clip"}:
         raise ValueError(f"unknown negatives {negatives!r}; choose 'batch', 'batch+time' or 'clip'")
     n_predict, batch, n_frames, _ = predictions.shape
+    device = z.device
     if valid is None:
-        valid = torch.ones(batch, n_frames, dtype=torch.bool, device=z.device)
-    if step_weights is None:
-        step_weights = cpc_step_weights(n_predict)
-    losses, weights = [], []
-    accuracy = torch.full((n_predict,), float("nan"))
-    for k in range(1, min(n_predict, n_frames - 1) + 1):
-        prediction = predictions[k - 1, :, : n_frames - k]
-        logits, targets = _step_logits(z, prediction, valid, k, negatives, n_negatives, generator)
-        if targets.numel() == 0:
-            continue
-        losses.append(F.cross_entropy(logits, targets))
-        weights.append(float(step_weights[k - 1]))
-        accuracy[k - 1] = (logits.argmax(dim=1) == targets).float().mean().item()
-    if not losses:
-        return predictions.sum() * 0.0, accuracy
-    total = sum(w * loss for w, loss in zip(weights, losses, strict=True))
-    return total / sum(weights), accuracy
+        valid = torch.ones(batch, n_frames, dtype=torch.bool, device=device)
+    if step_weights is None:  # cpc_step_weights(n_predict), made on the device
+        step_weights = torch.ones(n_predict, device=device) / n_predict
+    n_steps = min(n_predict, n_frames - 1)
+    missing = torch.full((n_predict - max(n_steps, 0),), float("nan"), device=device)
+    if n_steps < 1:
+        return predictions.sum() * 0.0, missing
+    # every step at once, over all (k, b, t): row (k, b, t) predicts z[b, t + k] if that
+    # frame exists and holds audio (valid frames are a prefix)
+    steps = torch.arange(1, n_steps + 1, device=device)
+    future = torch.arange(n_frames, device=device)[None] + steps[:, None]  # (n_steps, n_frames)
+    rows = (future < n_frames)[:, None] & valid[:, future.clamp_max(n_frames - 1)].transpose(0, 1)
+    future = future.clamp_max(n_frames - 1)
+    logits, targets = _all_step_logits(
+        z, predictions[:n_steps], valid, rows, future, negatives, n_negatives, generator
+    )
+    targets = targets.masked_fill(~rows, -100)  # the other rows: ignored
+    log_probs = logits.log_softmax(dim=-1)
+    n_candidates = logits.shape[-1]
+    # the mean of each step over its rows, summed as F.cross_entropy of that step's rows
+    # alone (NaN, 0 / 0, for a step without a row: left out below)
+    # (unbind: one backward for all the steps, where indexing would give one each)
+    losses = torch.stack(
+        [
+            F.nll_loss(step.reshape(-1, n_candidates), step_targets.reshape(-1))
+            for step, step_targets in zip(log_probs.unbind(0), targets.unbind(0), strict=True)
+        ]
+    )
+    counts = rows.sum(dim=(1, 2))
+    present = counts > 0
+    weights = step_weights[:n_steps].to(device).masked_fill(~present, 0.0)
+    total = (weights * losses.masked_fill(~present, 0.0)).sum()
+    # sum of the weights in float64, as the Python sum of the old loop (MPS has none)
+    wide = torch.float32 if device.type == "mps" else torch.float64
+    norm = weights.to(wide).sum().to(total.dtype)
+    loss = total / torch.where(present.any(), norm, 1.0)  # 0 (attached) without a row
+    correct = ((logits.argmax(dim=-1) == targets) & rows).sum(dim=(1, 2))
+    accuracy = correct / counts  # NaN for a step without a row
+    return loss, torch.cat([accuracy.to(missing.dtype), missing])
 
 
 class CPCOutput(NamedTuple):
@@ -369,9 +428,13 @@ class CPCCriterion(nn.Module):
         return loss
 
     @fp32_island
-    def metrics(self, output: CPCOutput) -> dict[str, float]:
-        """Per-step prediction accuracy of the last batch, and their mean."""
-        accuracy = self._last_accuracy
-        metrics = {f"step{k + 1}_acc": float(a) for k, a in enumerate(accuracy)}
-        metrics["pretext_acc"] = float(accuracy[~accuracy.isnan()].mean())
+    def metrics(self, output: CPCOutput) -> dict[str, torch.Tensor]:
+        """Per-step prediction accuracy of the last batch, and their mean.
+
+        Detached 0-d tensors on the device of the batch (nothing is read back to the
+        host: :class:`skaudio.training.SelfSupervisedNet` reads them once per epoch).
+        """
+        accuracy = self._last_accuracy.detach()
+        metrics = {f"step{k + 1}_acc": accuracy[k] for k in range(len(accuracy))}
+        metrics["pretext_acc"] = accuracy.nanmean()  # over the steps with a prediction
         return metrics

@@ -252,29 +252,57 @@ class COLACriterion(nn.Module):
         if pitch_weight > 0:
             names += ["pitch_loss"]
         self.metric_names = tuple(names)
+        self._last_terms = None  # (id of the last forward's output, its detached terms)
 
-    @fp32_island
     def forward(self, output: COLAOutput, target: torch.Tensor | None = None) -> torch.Tensor:
-        loss = contrastive_cross_entropy(output.clip_logits)
-        if self.frame_weight > 0:
-            frame = frame_contrastive_loss(output.frame_logits, self.frame_margin)
-            loss = loss + self.frame_weight * frame
-        if self.pitch_weight > 0:
-            pitch = pitch_shift_loss(output.pitch_shifted, output.pitch_original, output.semitones)
-            loss = loss + self.pitch_weight * pitch
+        loss, terms = self._losses(output)
+        # the auxiliary losses of this output, for metrics() not to compute them again
+        self._last_terms = (id(output), terms)
         return loss
 
     @fp32_island
-    def metrics(self, output: COLAOutput) -> dict[str, float]:
-        """Batch metrics: clip retrieval accuracy, and each auxiliary loss and accuracy."""
+    def _losses(self, output: COLAOutput) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss, and each auxiliary loss, detached."""
+        loss = contrastive_cross_entropy(output.clip_logits)
+        terms = {}
+        if self.frame_weight > 0:
+            frame = frame_contrastive_loss(output.frame_logits, self.frame_margin)
+            loss = loss + self.frame_weight * frame
+            terms["frame_loss"] = frame.detach()
+        if self.pitch_weight > 0:
+            pitch = pitch_shift_loss(output.pitch_shifted, output.pitch_original, output.semitones)
+            loss = loss + self.pitch_weight * pitch
+            terms["pitch_loss"] = pitch.detach()
+        return loss, terms
+
+    def metrics(self, output: COLAOutput) -> dict[str, torch.Tensor]:
+        """Batch metrics: clip retrieval accuracy, and each auxiliary loss and accuracy.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`. The auxiliary losses
+        are those :meth:`forward` computed if it last ran on this very ``output`` (as
+        in a training step), otherwise computed again.
+        """
+        seen, terms = getattr(self, "_last_terms", None) or (None, {})
+        self._last_terms = None
+        return self._metrics(output, terms if seen == id(output) else {})
+
+    @fp32_island
+    def _metrics(self, output: COLAOutput, terms: dict) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            metrics = {"pretext_acc": contrastive_accuracy(output.clip_logits).item()}
+            metrics = {"pretext_acc": contrastive_accuracy(output.clip_logits)}
             if self.frame_weight > 0:
                 logits, margin = output.frame_logits, self.frame_margin
-                metrics["frame_loss"] = frame_contrastive_loss(logits, margin).item()
-                metrics["frame_acc"] = frame_contrastive_accuracy(logits, margin).item()
+                frame = terms.get("frame_loss")
+                metrics["frame_loss"] = (
+                    frame_contrastive_loss(logits, margin) if frame is None else frame
+                )
+                metrics["frame_acc"] = frame_contrastive_accuracy(logits, margin)
             if self.pitch_weight > 0:
-                metrics["pitch_loss"] = pitch_shift_loss(
-                    output.pitch_shifted, output.pitch_original, output.semitones
-                ).item()
+                pitch = terms.get("pitch_loss")
+                if pitch is None:
+                    pitch = pitch_shift_loss(
+                        output.pitch_shifted, output.pitch_original, output.semitones
+                    )
+                metrics["pitch_loss"] = pitch
         return metrics

@@ -351,7 +351,7 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
     >>> loss = criterion((z1, z2, None), torch.full((64,), -1))
     >>> loss.shape, bool(loss == barlow_twins_loss(z1, z2, off_diagonal_weight=0.1))
     (torch.Size([]), True)
-    >>> round(criterion.metrics((z1, z2, None))["diagonal_corr"], 2)
+    >>> round(float(criterion.metrics((z1, z2, None))["diagonal_corr"]), 2)
     0.99
     """
 
@@ -366,12 +366,16 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
         return barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
 
     @fp32_island
-    def metrics(self, y_pred) -> dict[str, float]:
-        """Batch metrics to log: mean on-diagonal cross-correlation of the views."""
+    def metrics(self, y_pred) -> dict[str, torch.Tensor]:
+        """Batch metrics to log: mean on-diagonal cross-correlation of the views.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
         z1, z2, _ = y_pred
         with torch.no_grad():
             c = cross_correlation(gather(z1), gather(z2))
-        return {"diagonal_corr": torch.diagonal(c).mean().item()}
+        return {"diagonal_corr": torch.diagonal(c).mean()}
 
 
 class VICRegCriterion(_TwoViewCriterion):
@@ -427,7 +431,7 @@ class VICRegCriterion(_TwoViewCriterion):
     >>> loss = criterion((z1, z2, None), torch.full((64,), -1))
     >>> loss.shape, bool(loss == vicreg_loss(z1, z2))
     (torch.Size([]), True)
-    >>> round(criterion.metrics((z1, z2, None))["embedding_std"], 1)
+    >>> round(float(criterion.metrics((z1, z2, None))["embedding_std"]), 1)
     2.0
     """
 
@@ -459,13 +463,17 @@ class VICRegCriterion(_TwoViewCriterion):
         )
 
     @fp32_island
-    def metrics(self, y_pred) -> dict[str, float]:
-        """Batch metrics to log: mean per-dimension standard deviation of the views."""
+    def metrics(self, y_pred) -> dict[str, torch.Tensor]:
+        """Batch metrics to log: mean per-dimension standard deviation of the views.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
         z1, z2, _ = y_pred
         z = torch.cat([gather(z1), gather(z2)], dim=1).detach().float()
         if z.shape[0] < 2:
-            return {"embedding_std": 0.0}
-        return {"embedding_std": z.std(dim=0).mean().item()}
+            return {"embedding_std": z.new_zeros(())}
+        return {"embedding_std": z.std(dim=0).mean()}
 
 
 class BYOLOutput(NamedTuple):
@@ -501,13 +509,13 @@ class BYOLOutput(NamedTuple):
     targets2: torch.Tensor
 
 
-def _normalized_std(z: torch.Tensor) -> float:
+def _normalized_std(z: torch.Tensor) -> torch.Tensor:
     """SimSiam's collapse indicator: the per-dimension std of the l2-normalised rows
     times sqrt(dim), averaged over dimensions: about 1 for spread-out rows, 0 when collapsed."""
-    if z.shape[0] < 2:
-        return 0.0
     z = F.normalize(z.detach().float(), dim=-1)
-    return (z.std(dim=0).mean() * math.sqrt(z.shape[1])).item()
+    if z.shape[0] < 2:
+        return z.new_zeros(())
+    return z.std(dim=0).mean() * math.sqrt(z.shape[1])
 
 
 class BYOLCriterion(nn.Module):
@@ -598,10 +606,14 @@ class BYOLCriterion(nn.Module):
         return _add_supervised(loss, class_logits, target, self.supervised_weight)
 
     @fp32_island
-    def metrics(self, y_pred: BYOLOutput) -> dict[str, float]:
-        """Batch metrics to log: prediction-target cosine, spread of the targets."""
+    def metrics(self, y_pred: BYOLOutput) -> dict[str, torch.Tensor]:
+        """Batch metrics to log: prediction-target cosine, spread of the targets.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
         q1, q2, _, t1, t2 = y_pred
         with torch.no_grad():
             cosine = (4 - byol_loss(q1, t2) - byol_loss(q2, t1)) / 4
             spread = _normalized_std(torch.cat([gather(t1), gather(t2)]))
-        return {"target_cosine": cosine.item(), "target_std": spread}
+        return {"target_cosine": cosine, "target_std": spread}

@@ -133,7 +133,7 @@ class PitchEquivarianceCriterion(nn.Module):
     >>> round(float(criterion(output) - nt_xent), 4)  # 0.1 * (4 + 1 + 0.25 + 9) / 4
     0.3562
     >>> criterion.metric_names, criterion.metrics(output)  # (2 + 1 + 0.5 + 3) / 4
-    (('pretext_acc', 'pitch_error'), {'pretext_acc': 1.0, 'pitch_error': 1.625})
+    (('pretext_acc', 'pitch_error'), {'pretext_acc': tensor(1.), 'pitch_error': tensor(1.6250)})
     """
 
     def __init__(self, criterion: nn.Module, pitch_weight: float) -> None:
@@ -167,10 +167,14 @@ class PitchEquivarianceCriterion(nn.Module):
         return self.criterion(y_pred.views, target) + self.pitch_weight * pitch
 
     @fp32_island
-    def metrics(self, y_pred: PitchEquivarianceOutput) -> dict[str, float]:
-        """Batch metrics: the wrapped criterion's, and the pitch error in semitones."""
+    def metrics(self, y_pred: PitchEquivarianceOutput) -> dict[str, torch.Tensor]:
+        """Batch metrics: the wrapped criterion's, and the pitch error in semitones.
+
+        Detached 0-d tensors on the device of the batch, read back to the host once
+        per epoch by :class:`skaudio.training.SelfSupervisedNet`.
+        """
         inner = getattr(self.criterion, "metrics", None)
         metrics = dict(inner(y_pred.views)) if inner is not None else {}
         with torch.no_grad():
-            metrics["pitch_error"] = _pitch_error(y_pred).item()
+            metrics["pitch_error"] = _pitch_error(y_pred)
         return metrics

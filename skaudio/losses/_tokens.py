@@ -138,7 +138,7 @@ class NextTokenCriterion(nn.Module):
     >>> criterion = NextTokenCriterion()
     >>> round(float(criterion(output)), 3)  # uniform logits: log(5)
     1.609
-    >>> round(criterion.metrics(output)["pretext_acc"], 3)  # argmax 0: right once in 5
+    >>> round(float(criterion.metrics(output)["pretext_acc"]), 3)  # argmax 0: right once in 5
     0.2
     """
 
@@ -149,9 +149,12 @@ class NextTokenCriterion(nn.Module):
         return next_token_loss(output.logits, output.targets)
 
     @fp32_island
-    def metrics(self, output: NextTokenOutput) -> dict[str, float]:
-        """Batch metric: next-token accuracy."""
-        return {"pretext_acc": next_token_accuracy(output.logits, output.targets).item()}
+    def metrics(self, output: NextTokenOutput) -> dict[str, torch.Tensor]:
+        """Batch metric: next-token accuracy, a detached 0-d tensor on the batch's device.
+
+        :class:`skaudio.training.SelfSupervisedNet` reads it back once per epoch.
+        """
+        return {"pretext_acc": next_token_accuracy(output.logits.detach(), output.targets)}
 
 
 class ReconstructionCriterion(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 
 import torch
@@ -434,6 +435,17 @@ augment_seed, normalize_input, pitch_shift_semitones
         """:math:`\\tau` of the next target update."""
         return byol_momentum(int(self.target_step), int(self.target_steps), self.momentum)
 
+    def _target_momentum(self) -> torch.Tensor:
+        """:attr:`target_momentum` as a 0-d tensor on the buffers' device, never read back.
+
+        :func:`skaudio.losses.byol_momentum` in float64 (float32 on MPS, which has no
+        float64), operation for operation, from the step counters on the device.
+        """
+        wide = torch.float32 if self.target_step.device.type == "mps" else torch.float64
+        total = self.target_steps.clamp_min(1).to(wide)
+        progress = torch.minimum(self.target_step.to(wide).clamp_min(0), total) / total
+        return 1.0 - (1.0 - self.momentum) * (torch.cos(math.pi * progress) + 1.0) / 2.0
+
     def _online_and_target(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         online = [*self.encoder.parameters(), *self.head.parameters()]
         target = [*self.target_encoder.parameters(), *self.target_head.parameters()]
@@ -446,10 +458,10 @@ augment_seed, normalize_input, pitch_shift_semitones
         Every target parameter becomes ``tau * target + (1 - tau) * online``, with
         ``tau`` = :attr:`target_momentum`; ``target_step`` grows by 1.
         """
-        tau = self.target_momentum
+        tau = self._target_momentum()  # on the device: no host read in the training step
         online, target = self._online_and_target()
         torch._foreach_mul_(target, tau)
-        torch._foreach_add_(target, online, alpha=1.0 - tau)
+        torch._foreach_add_(target, torch._foreach_mul(online, 1.0 - tau))
         self.target_step += 1
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> BYOLOutput:
