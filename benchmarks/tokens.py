@@ -130,6 +130,14 @@ def main() -> None:
                     f"on training clips: transformer {on_train:.3f}, bigram {train_bigram:.3f}",
                     flush=True,
                 )
+                if getattr(fitted[0], "best_epoch_", None) is not None:
+                    print(
+                        f"{'':<18} early stopping: epochs run "
+                        + " ".join(str(len(e.history_)) for e in fitted)
+                        + ", kept "
+                        + " ".join(str(e.best_epoch_) for e in fitted),
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

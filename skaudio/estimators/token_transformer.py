@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import warnings
 from numbers import Integral, Real
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils._param_validation import Interval
+from skorch.callbacks import Callback, EarlyStopping
+from torch.utils.data import Dataset
 
 from ..clips import as_clips
 from ..encoders import PatchAutoencoder
@@ -56,6 +59,166 @@ def _tokenizer_fingerprint(model: TokenTransformerModel) -> str:
     return digest.hexdigest()
 
 
+def _consecutive_windows(sequences: list[np.ndarray], context: int, pad_id: int) -> np.ndarray:
+    """Each sequence in consecutive windows of ``context + 1`` tokens, overlapping by one.
+
+    Every transition of every sequence is the target of exactly one window step; the
+    steps past a sequence's end are padding (``pad_id``).
+
+    Returns
+    -------
+    windows : ndarray of shape (n_windows, context + 1), dtype int64
+    """
+    length = context + 1
+    windows = []
+    for sequence in sequences:
+        for start in range(0, max(1, len(sequence) - 1), context):
+            window = np.full(length, pad_id, dtype=np.int64)
+            piece = sequence[start : start + length]
+            window[: len(piece)] = piece
+            windows.append(window)
+    return np.stack(windows) if windows else np.empty((0, length), dtype=np.int64)
+
+
+class _TokenWindows(Dataset):
+    """Fixed token windows, items ``({"tokens": window}, -1)`` as in ``TokenWindowDataset``."""
+
+    def __init__(self, windows: np.ndarray) -> None:
+        self.windows = windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int):
+        return {"tokens": self.windows[index]}, -1
+
+
+class _HeldOutTokens(Dataset):
+    """The transformer's training windows, carrying the validation windows of other clips.
+
+    It iterates as ``training``; :func:`_held_out_split`, the net's ``train_split``,
+    hands skorch the pair.
+    """
+
+    def __init__(self, training: Dataset, validation: Dataset) -> None:
+        self.training = training
+        self.validation = validation
+
+    def __len__(self) -> int:
+        return len(self.training)
+
+    def __getitem__(self, index: int):
+        return self.training[index]
+
+
+def _held_out_split(dataset, y=None, **fit_params):
+    """skorch ``train_split``: the training and validation parts of a :class:`_HeldOutTokens`."""
+    return getattr(dataset, "training", dataset), getattr(dataset, "validation", None)
+
+
+class _HeldOutAccuracy(Callback):
+    """Records ``valid_pretext_acc``: next-token accuracy over every real target of the
+    validation batches of the epoch (NaN when they hold none).
+
+    The counts stay on the device until the end of the epoch; in a multi-process run
+    they are summed over the processes, so that every process sees the same score.
+    """
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self.counts_ = None
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs) -> None:
+        if training:
+            return
+        real = y_pred.targets >= 0
+        hits = ((y_pred.logits.argmax(dim=-1) == y_pred.targets) & real).sum()
+        counts = torch.stack([hits, real.sum()])
+        self.counts_ = counts if self.counts_ is None else self.counts_ + counts
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        score = float("nan")
+        if self.counts_ is not None:
+            counts = self.counts_
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(counts)
+            hits, total = counts.tolist()
+            score = hits / total if total else score
+        net.history.record("valid_pretext_acc", score)
+
+
+class _StoppedEarly(KeyboardInterrupt):
+    """How :class:`_HeldOutStopping` ends a run (skorch stops on a ``KeyboardInterrupt``)."""
+
+
+class _HeldOutStopping(EarlyStopping):
+    """skorch's ``EarlyStopping`` on ``valid_pretext_acc``, keeping the best epoch's weights.
+
+    Training stops once the held-out next-token accuracy has not risen by more than
+    ``threshold`` (absolute) over its best for ``patience`` epochs; the module's
+    weights are then put back to the best epoch's (``load_best``), also when the run
+    ends at ``max_epochs``. Its state (misses, best score, best epoch and weights) is
+    saved in every checkpoint (it runs before the checkpoint callback, so the saved
+    state is the epoch's), and a resumed run goes on from it.
+
+    The stop is a :class:`_StoppedEarly`, told apart from a real interrupt (Ctrl-C):
+    ``SelfSupervisedNet.partial_fit`` re-raises an interrupt it noted, so this one is
+    cleared in ``on_train_end`` and the fit ends normally.
+    """
+
+    def __init__(self, patience: int = 5, threshold: float = 0.0, sink=print) -> None:
+        super().__init__(
+            monitor="valid_pretext_acc",
+            patience=patience,
+            threshold=threshold,
+            threshold_mode="abs",
+            lower_is_better=False,
+            sink=sink,
+            load_best=True,
+        )
+        self.resumed_ = False
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        if self.resumed_:  # the state of a checkpoint: go on from it
+            self.resumed_ = False
+            return
+        super().on_train_begin(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            raise _StoppedEarly from None
+
+    def on_train_end(self, net, **kwargs) -> None:
+        interrupt = getattr(net, "_interrupt", None)
+        if isinstance(interrupt, _StoppedEarly):
+            net._interrupt = None  # a stop, not an interrupt: the fit is complete
+        elif interrupt is not None:
+            return  # interrupted: the net is left as the last checkpoint saved it
+        self.restore_best(net)
+
+    def restore_best(self, net) -> None:
+        """Put the best epoch's weights back, unless the last epoch is the best."""
+        best = getattr(self, "best_model_weights_", None)
+        if best is not None and self.best_epoch_ != net.history[-1, "epoch"]:
+            net.module_.load_state_dict(best)
+
+    def state_dict(self) -> dict:
+        return {
+            "misses": int(self.misses_),
+            "threshold": float(self.dynamic_threshold_),
+            "best_epoch": int(self.best_epoch_),
+            "best_weights": self.best_model_weights_,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.misses_ = state["misses"]
+        self.dynamic_threshold_ = state["threshold"]
+        self.best_epoch_ = state["best_epoch"]
+        self.best_model_weights_ = state["best_weights"]
+        self.resumed_ = True
+
+
 class TokenTransformerEmbedder(BaseAudioEmbedder):
     """Audio embeddings from a transformer trained to predict the next audio token
     (Verma & Smith, "A framework for contrastive and generative learning of audio
@@ -84,11 +247,16 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
     n_mels : int, default=64
     patch_frames : int, default=4
         Log-mel frames per patch (and per token): 40 ms with the 10 ms hop.
-    autoencoder_width : int, default=1024
+    autoencoder_width : int, default=256
+        Formerly 1024: twelve times the autoencoder's arithmetic, where every token
+        benchmark ran at 256.
     autoencoder_layers : int, default=3
     bottleneck : int, default=16
-    n_tokens : int, default=256
-        Codebook size.
+    n_tokens : int, default=64
+        Codebook size. 64 is the size that beat the untrained model on both the
+        digits (by speaker) and the instrument family (by pitch fold) in
+        ``benchmarks/tokens.py``; 16 lost to it on the family, 256 hardly beat it
+        on the digits.
     context_tokens : int, default=25
         Longest context of the transformer; clips shorter than that many patches are
         padded for embedding.
@@ -101,10 +269,29 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
     dropout : float, default=0.1
     corrupt_probability : float, default=0.2
     corrupt_share : float, default=0.2
+    validation_fraction : float, default=0.1
+        Share of the clips held out from the transformer's training (drawn by
+        ``random_state``; whole clips, so that no clip is on both sides) to score
+        next-token accuracy after every epoch, ``valid_pretext_acc`` in
+        ``history_``, and stop early (skorch's ``EarlyStopping``): training ends
+        once that accuracy has not improved by more than ``tol`` for
+        ``n_iter_no_change`` epochs, and the transformer keeps the weights of its
+        best epoch (``best_epoch_``). ``0`` trains on every clip for ``max_epochs``
+        without validation. The tokenizer (autoencoder and k-means) is fitted on
+        every clip either way. Needs at least 2 clips. Continued training
+        (:meth:`partial_fit`, ``warm_start``) trains on all its clips, without
+        validation.
+    n_iter_no_change : int, default=3
+        Epochs without improvement of the held-out accuracy before training stops.
+    tol : float, default=0.0
+        Smallest rise of the held-out accuracy (absolute) that counts as an
+        improvement.
     batch_size : int, default=256
         Patches per autoencoder batch and token windows per transformer batch.
-    max_epochs : int, default=100
-        Epochs of each neural stage (autoencoder, transformer). ``0`` leaves both
+    max_epochs : int, default=10
+        Epochs of each neural stage (autoencoder, transformer; the transformer's
+        may end earlier, see ``validation_fraction``). Each transformer epoch
+        shows every transition at every position of the context. ``0`` leaves both
         untrained (the k-means codebook is still fitted, on the random codes): the
         baseline to beat.
     lr : float, default=1e-3
@@ -143,7 +330,28 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
         float32. Run-only: a checkpoint resumes under another precision; continued
         training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
-        ``precision_``.
+        ``precision_``. On the CPU training is deterministic in every precision; on
+        CUDA, only with ``deterministic=True``.
+    compile : bool, default=False
+        Compile the encoder with ``torch.compile`` for pretraining and embedding, in
+        place (``nn.Module.compile`` on the encoder's submodules): state-dict keys,
+        checkpoints and pickles are unchanged; an unpickled embedder compiles again
+        on first use (set ``compile=False`` to embed where no C++ compiler is
+        installed). The first batches are slow while it compiles, and a batch of a
+        new shape (the last, smaller one) compiles again; later batches run fused
+        kernels, worth it on a GPU for long runs. Compiled kernels may round
+        differently: embeddings agree with ``compile=False`` to float32 tolerance,
+        not bit for bit. Run-only.
+    deterministic : bool, default=False
+        Pretrain with torch's deterministic algorithms
+        (``torch.use_deterministic_algorithms(True)``, cuDNN autotuning off and,
+        unless the environment sets it, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), all
+        restored after the call: on CUDA, fits with the same int ``random_state``
+        on the same GPU, torch and CUDA versions then repeat, at some cost in speed;
+        an operation that has no deterministic CUDA implementation raises a
+        ``RuntimeError`` that names it. The CPU needs none of it: results and resumed
+        checkpoints repeat exactly either way, and it changes no result there.
+        Run-only.
     num_workers : int, default=0
         Data-loader processes that read, resample and crop the audio while the model
         trains (and read files for :meth:`transform`); 0 reads in the main process.
@@ -187,12 +395,20 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         The stage-3 net; ``net_.module_`` is a :class:`skaudio.models.TokenTransformerModel`.
     history_ : skorch.History
         Per epoch of the transformer: ``train_loss`` and ``train_pretext_acc``
-        (next-token accuracy).
+        (next-token accuracy); with ``validation_fraction > 0`` also ``valid_loss`` and
+        ``valid_pretext_acc``, on the held-out clips.
     stage_seconds_ : dict
         Wall-clock seconds of each stage (``"autoencoder"``, ``"kmeans"``,
         ``"transformer"``).
     precision_ : str
         Precision pretraining ran in: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+    validation_clips_ : ndarray of int
+        Indices of the clips held out from the transformer's training (empty with
+        ``validation_fraction=0``).
+    best_epoch_ : int or None
+        With ``validation_fraction > 0``, the transformer epoch (from 1) whose
+        weights were kept: the best on the held-out clips; ``None`` without
+        validation (the last epoch's are kept).
 
     Examples
     --------
@@ -228,6 +444,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "corrupt_probability": [Interval(Real, 0, 1, closed="both")],
         "corrupt_share": [Interval(Real, 0, 1, closed="both")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -236,10 +455,10 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         sample_rate: int = 16000,
         n_mels: int = 64,
         patch_frames: int = 4,
-        autoencoder_width: int = 1024,
+        autoencoder_width: int = 256,
         autoencoder_layers: int = 3,
         bottleneck: int = 16,
-        n_tokens: int = 256,
+        n_tokens: int = 64,
         context_tokens: int = 25,
         d_model: int = 32,
         n_heads: int = 8,
@@ -249,14 +468,19 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         dropout: float = 0.1,
         corrupt_probability: float = 0.2,
         corrupt_share: float = 0.2,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 3,
+        tol: float = 0.0,
         batch_size: int = 256,
-        max_epochs: int = 100,
+        max_epochs: int = 10,
         lr: float = 1e-3,
         lr_schedule: str = "constant",
         warmup_epochs: float = 0.0,
         weight_decay: float = 0.0,
         device: str = "auto",
         precision: str = "auto",
+        compile: bool = False,
+        deterministic: bool = False,
         num_workers: int = 0,
         checkpoint_dir=None,
         warm_start: bool = False,
@@ -280,6 +504,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.dropout = dropout
         self.corrupt_probability = corrupt_probability
         self.corrupt_share = corrupt_share
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -288,6 +515,8 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.weight_decay = weight_decay
         self.device = device
         self.precision = precision
+        self.compile = compile
+        self.deterministic = deterministic
         self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
@@ -347,18 +576,85 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         )
 
     def _raw_patches(self, model: TokenTransformerModel, clips) -> list[torch.Tensor]:
-        """Unstandardised patches of each clip, (n_patches_i, patch_dim), on the CPU.
+        """Unstandardised patches of each clip, (n_patches_i, patch_dim), on the device.
 
         Clips are read one at a time; the patches of the corpus are kept (the
-        autoencoder and k-means stages need them all).
+        autoencoder and k-means stages need them all), on the model's device, where
+        they are standardised and encoded without a copy to the host per clip.
         """
         with torch.inference_mode():
             return [
                 model.encoder.raw_patches(
                     model.spectrogram(torch.from_numpy(clips[i])[None].to(self.device_))
-                )[0].cpu()
+                )[0]
                 for i in range(len(clips))
             ]
+
+    def _check_validation(self, n_clips: int) -> None:
+        """Refuse a ``validation_fraction`` that leaves no clip to train on, before training."""
+        if self.validation_fraction and n_clips - math.ceil(self.validation_fraction * n_clips) < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out every one of the "
+                f"{n_clips} training clip(s) and leaves none to train the transformer on: "
+                "fit on at least 2 clips, or pass validation_fraction=0 to train on all of "
+                "them without early stopping"
+            )
+
+    def _token_dataset(self, sequences: list[np.ndarray], rng: np.random.Generator) -> Dataset:
+        """The transformer's windows; with ``validation_fraction``, those of held-out clips too.
+
+        The held-out clips are drawn from ``rng`` (nothing is drawn without them, so
+        ``validation_fraction=0`` trains exactly as before it existed).
+        """
+        length = self.context_tokens + 1
+        self.validation_clips_ = np.empty(0, dtype=np.intp)
+        if not self.validation_fraction:
+            return TokenWindowDataset(sequences, length, self.n_tokens)
+        n_held_out = math.ceil(self.validation_fraction * len(sequences))
+        held_out = np.zeros(len(sequences), dtype=bool)
+        held_out[rng.permutation(len(sequences))[:n_held_out]] = True
+        self.validation_clips_ = np.flatnonzero(held_out)
+        training = [s for s, out in zip(sequences, held_out, strict=True) if not out]
+        validation = [sequences[i] for i in self.validation_clips_]
+        return _HeldOutTokens(
+            TokenWindowDataset(training, length, self.n_tokens),
+            _TokenWindows(_consecutive_windows(validation, self.context_tokens, self.n_tokens)),
+        )
+
+    def _new_net(self, module, criterion, callbacks=None, *, distributed=False):
+        # the transformer's net validates on the held-out clips and stops early; the
+        # validation callbacks come before the checkpoint's, which saves their state
+        held_out = isinstance(module, TokenTransformerModel) and self.validation_fraction > 0
+        if held_out:
+            callbacks = [
+                ("valid_pretext_acc", _HeldOutAccuracy()),
+                ("early_stopping", _HeldOutStopping(self.n_iter_no_change, self.tol)),
+                *(callbacks or []),
+            ]
+        net = super()._new_net(module, criterion, callbacks, distributed=distributed)
+        if held_out:
+            net.train_split = _held_out_split
+        return net
+
+    def _train(self, module, criterion, dataset, rng, **kwargs):
+        net = super()._train(module, criterion, dataset, rng, **kwargs)
+        stopping = dict(net.callbacks_).get("early_stopping")
+        if isinstance(module, TokenTransformerModel):
+            self.best_epoch_ = None
+        if stopping is None:
+            return net
+        if len(net.history):
+            # also when a finished run's checkpoint left nothing to train
+            stopping.restore_best(net)
+            best = stopping.best_epoch_ if stopping.best_model_weights_ is not None else 0
+            self.best_epoch_ = int(best) or len(net.history)
+        # the validation belongs to this fit: continued training (partial_fit,
+        # warm_start) trains on all of its clips, without early stopping
+        names = {"valid_pretext_acc", "early_stopping"}
+        net.callbacks = [c for c in net.callbacks if c[0] not in names]
+        net.callbacks_ = [c for c in net.callbacks_ if c[0] not in names]
+        net.train_split = None
+        return net
 
     def _pretrain(self, clips, targets, rng: np.random.Generator):
         model = self._build_model().to(self.device_)
@@ -369,16 +665,18 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         raw = self._raw_patches(model, clips)
         autoencoder.set_normalisation(torch.cat(raw))
         per_clip = [autoencoder.standardise(p) for p in raw]
+        del raw
         patches = torch.cat(per_clip)
         if len(patches) < self.n_tokens:
             raise ValueError(
                 f"the training clips give {len(patches)} patches, fewer than "
                 f"n_tokens={self.n_tokens}: use more or longer clips, or fewer tokens"
             )
+        self._check_validation(len(clips))
         self.autoencoder_ = self._train(
             PatchReconstruction(autoencoder),
             ReconstructionCriterion(),
-            patches.numpy(),
+            patches.cpu().numpy(),
             rng,
             clips=clips,
             stage="autoencoder",
@@ -387,7 +685,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
 
         start = time.perf_counter()
         with _evaluation_mode(autoencoder), torch.inference_mode():
-            codes = [autoencoder.encode(p.to(self.device_)).cpu().numpy() for p in per_clip]
+            codes = [autoencoder.encode(p).cpu().numpy() for p in per_clip]
         self.kmeans_ = MiniBatchKMeans(
             n_clusters=self.n_tokens,
             batch_size=max(1024, 4 * self.n_tokens),
@@ -401,7 +699,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.stage_seconds_["kmeans"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        dataset = TokenWindowDataset(sequences, self.context_tokens + 1, self.n_tokens)
+        dataset = self._token_dataset(sequences, rng)
         # the transformer's checkpoint holds the whole model: it is resumed only over the
         # very autoencoder and codebook it was trained on (a resumed or extended first
         # stage gives others: then the transformer starts over, as an uninterrupted run)
@@ -446,25 +744,19 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         """Accuracy of the transformer's next-token prediction on the clips of ``X``.
 
         Each clip's token sequence is read in consecutive windows of
-        ``context_tokens + 1`` tokens (overlapping by one), as in training.
+        ``context_tokens + 1`` tokens (overlapping by one), so that every transition
+        is scored once, as the held-out clips of ``validation_fraction`` are.
 
         Returns
         -------
         accuracy : float
         """
         model = self._fitted_model()
-        length = self.context_tokens + 1
-        windows = []
-        for sequence in self.tokenize(X):
-            for start in range(0, max(1, len(sequence) - 1), self.context_tokens):
-                window = np.full(length, self.n_tokens, dtype=np.int64)
-                piece = sequence[start : start + length]
-                window[: len(piece)] = piece
-                windows.append(window)
+        windows = _consecutive_windows(self.tokenize(X), self.context_tokens, self.n_tokens)
         correct = total = 0
         with _evaluation_mode(model), torch.inference_mode():
             for start in range(0, len(windows), self.batch_size):
-                batch = np.stack(windows[start : start + self.batch_size])
+                batch = windows[start : start + self.batch_size]
                 output = model(torch.from_numpy(batch).to(self.net_.device))
                 real = output.targets >= 0
                 correct += int(((output.logits.argmax(dim=-1) == output.targets) & real).sum())

@@ -187,12 +187,20 @@ class TokenTransformerModel(EmbeddingModel):
         return frames.reshape(batch, n_windows * context, -1)[:, :n_steps]
 
     def _corrupt(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Replace a share of the tokens of a batch drawn as corrupted by random tokens.
+
+        Whether the batch is corrupted stays a device tensor (masking the replacement),
+        so an accelerator never waits on the host. On the CPU, where reading it costs
+        nothing, an uncorrupted batch returns before the per-token draws: the
+        generator's stream, and so every result, is the one of the original branch.
+        """
         generator = self.random_generator(tokens.device)
         draw = torch.rand((), generator=generator, device=tokens.device)
-        if draw >= self.corrupt_probability:
+        corrupted = draw < self.corrupt_probability
+        if tokens.device.type == "cpu" and not corrupted:
             return tokens
         replace = torch.rand(tokens.shape, generator=generator, device=tokens.device)
-        replace = (replace < self.corrupt_share) & (tokens < self.transformer.n_tokens)
+        replace = (replace < self.corrupt_share) & (tokens < self.transformer.n_tokens) & corrupted
         random_tokens = torch.randint(
             0, self.transformer.n_tokens, tokens.shape, generator=generator, device=tokens.device
         )
