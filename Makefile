@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job) and `make test` (the test suite).
+# Two entry points: `make demo` (the main job) and `make test` (the test suite; `make
+# test-fast` is its development tier, without the tests marked slow).
 # Both create ./.venv on first use and install what they need into it.
 # To use a CUDA build of torch, install it into the environment first, e.g.
 #   python3 -m venv .venv && .venv/bin/pip install torch   (the CUDA wheel)
@@ -9,7 +10,7 @@ PYTHON := $(VENV)/bin/python
 TORCH_CPU_VERSION ?= 2.13.0
 STAMP := $(VENV)/.skaudio-installed
 
-.PHONY: demo test docs lint format clean
+.PHONY: demo test test-fast test-slow test-durations docs lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -24,6 +25,18 @@ test: $(STAMP)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
+
+# the development tier: every test not marked slow (multi-process, SIGKILL, dask, gallery,
+# quality checks, fits that take seconds); `make test` (CI) runs both tiers
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(PYTHON) -m pytest -m slow
+
+# the fast tier, failing any test not marked slow whose setup or call takes over 5 s
+test-durations: $(STAMP)
+	SKAUDIO_CHECK_DURATIONS=1 $(PYTHON) -m pytest -m "not slow" --durations=30
 
 # the API reference, user guide and example gallery (every example is executed), warnings as errors
 docs: $(STAMP)

@@ -13,7 +13,7 @@ from pathlib import Path
 import joblib
 from sklearn.pipeline import Pipeline
 
-from .estimators._base import BaseAudioEmbedder
+from .estimators import BaseAudioEmbedder
 
 __all__ = ["cached_model_file", "file_stamp", "load_model_file"]
 

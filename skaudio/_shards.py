@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from ._atomic import atomic_write
+from ._manifest import differing, file_stamp, read_manifest, write_manifest
 
 try:
     import fcntl
@@ -74,14 +75,7 @@ def job_lock(out: Path) -> Iterator[None]:
 
 def file_stamps(folder: str | os.PathLike, files: Iterable[str]) -> dict[str, list[int] | None]:
     """``{file: [size, mtime_ns]}`` of files relative to ``folder`` (``None``: missing)."""
-    stamps: dict[str, list[int] | None] = {}
-    for name in files:
-        try:
-            stat = os.stat(os.path.join(folder, name))
-            stamps[name] = [stat.st_size, stat.st_mtime_ns]
-        except OSError:
-            stamps[name] = None
-    return stamps
+    return {name: file_stamp(os.path.join(folder, name)) for name in files}
 
 
 def write_stamps(directory: Path, shard: int, stamps: dict) -> None:
@@ -111,10 +105,7 @@ def start_or_resume(out: Path, manifest: dict) -> None:
     """Write the manifest of a new job, or check that ``out`` holds this same job."""
     manifest_file = out / "manifest.json"
     if manifest_file.exists():
-        try:
-            recorded = json.loads(manifest_file.read_text())
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read {manifest_file}: {error}") from error
+        recorded = read_manifest(manifest_file)
         problem = _manifest_difference(recorded, manifest)
         if problem:
             raise ValueError(
@@ -129,31 +120,38 @@ def start_or_resume(out: Path, manifest: dict) -> None:
             "another output_dir, or delete this one"
         )
     shards_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(manifest_file, lambda f: f.write(json.dumps(manifest, indent=1)), mode="w")
+    write_manifest(manifest_file, manifest)
+
+
+#: the entries that make a job's manifest, in the order their differences are reported
+#: (``n_files`` follows from ``files``)
+_JOB_KEYS = ("format", "model", "folder", "shard_size", "files")
 
 
 def _manifest_difference(recorded: dict, wanted: dict) -> str:
-    """Why a recorded manifest is not this job's, or "" if it is."""
-    if recorded.get("format") != wanted["format"]:
-        return f"its manifest has format {recorded.get('format')!r}, not {wanted['format']}"
-    old, new = recorded.get("model", {}), wanted["model"]
-    if old.get("path") != new["path"]:
-        return f"it was made with the model file {old.get('path')}, not {new['path']}"
-    if (old.get("size"), old.get("mtime_ns")) != (new["size"], new["mtime_ns"]):
+    """Why a recorded manifest is not this job's (its first differing entry), or "" if it is."""
+    differ = differing(recorded, wanted, _JOB_KEYS)
+    if not differ:
+        return ""
+    key, old, new = differ[0], recorded.get(differ[0]), wanted[differ[0]]
+    if key == "format":
+        return f"its manifest has format {old!r}, not {new}"
+    if key == "model":
+        old = old or {}
+        if old.get("path") != new["path"]:
+            return f"it was made with the model file {old.get('path')}, not {new['path']}"
         return f"the model file {new['path']} was changed since (size or modification time)"
-    if recorded.get("folder") != wanted["folder"]:
-        return f"it embeds the folder {recorded.get('folder')}, not {wanted['folder']}"
-    if recorded.get("shard_size") != wanted["shard_size"]:
-        return f"it has shard_size={recorded.get('shard_size')}, not {wanted['shard_size']}"
-    if recorded.get("files") != wanted["files"]:
-        before, now = set(recorded.get("files", [])), set(wanted["files"])
-        added, removed = sorted(now - before), sorted(before - now)
-        example = (added or removed or ["(order)"])[0]
-        return (
-            f"the files under {wanted['folder']} changed since it started "
-            f"({len(added)} added, {len(removed)} removed, e.g. {example!r})"
-        )
-    return ""
+    if key == "folder":
+        return f"it embeds the folder {old}, not {new}"
+    if key == "shard_size":
+        return f"it has shard_size={old}, not {new}"
+    before, now = set(old or []), set(new)
+    added, removed = sorted(now - before), sorted(before - now)
+    example = (added or removed or ["(order)"])[0]
+    return (
+        f"the files under {wanted['folder']} changed since it started "
+        f"({len(added)} added, {len(removed)} removed, e.g. {example!r})"
+    )
 
 
 def merge_shards(out: Path, n_shards: int, files: Sequence[str]) -> tuple[int, int]:

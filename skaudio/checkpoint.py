@@ -7,14 +7,13 @@ run draws from (torch's, the numpy generator of the data, the model's own
 generators), so that a resumed run continues exactly as the interrupted one would
 have. It is written to a temporary file and renamed, so a run killed while writing
 leaves the previous epoch's checkpoint intact. A *manifest* (the estimator, its
-hyper-parameters and a fingerprint of the training data, see :func:`clip_digests`) is
-stored with it; resuming with another configuration or other data raises instead of
-silently mixing runs.
+hyper-parameters and a fingerprint of the training data, see :func:`clip_digests`;
+compared as every manifest is, :mod:`skaudio._manifest`) is stored with it; resuming
+with another configuration or other data raises instead of silently mixing runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -26,11 +25,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ._atomic import atomic_write
+from ._manifest import (
+    clip_digests,
+    data_fingerprint,  # noqa: F401  (estimators import it from here)
+    differing,
+)
 from ._torch_utils import device_generators
 from .clips import AudioClips, FileClips
 
 __all__ = [
     "EpochCheckpoint",
+    "ResumeCheckpoint",
     "clip_digests",
     "load_checkpoint",
     "net_state",
@@ -74,62 +79,6 @@ def _random_states(net, rng: np.random.Generator) -> dict:
     if _model_device(net).type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(_model_device(net))
     return states
-
-
-def clip_digests(clips: AudioClips) -> np.ndarray:
-    """A 64-bit fingerprint of every clip, to recognise the training data of a checkpoint.
-
-    A clip in memory is identified by its length and all its samples (hashing them
-    costs less than one epoch of reading them); a file by its absolute path, size and
-    modification time, without reading any sample.
-
-    Parameters
-    ----------
-    clips : AudioClips
-
-    Returns
-    -------
-    digests : ndarray of shape (n_clips,), dtype int64
-
-    Raises
-    ------
-    ValueError
-        If a file can no longer be found (naming the clip and its path).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skaudio.clips import ArrayClips
-    >>> from skaudio.checkpoint import clip_digests
-    >>> a = clip_digests(ArrayClips([np.zeros(4, np.float32), np.ones(4, np.float32)]))
-    >>> b = clip_digests(ArrayClips([np.zeros(4, np.float32), np.zeros(4, np.float32)]))
-    >>> a.shape, bool(a[0] == b[0]), bool(a[1] == b[1])
-    ((2,), True, False)
-    """
-    digests = np.empty(len(clips), dtype=np.int64)
-    for index in range(len(clips)):
-        digest = hashlib.blake2b(digest_size=8)
-        if isinstance(clips, FileClips):
-            path = os.path.abspath(clips.paths[index])
-            try:
-                stat = os.stat(path)
-            except OSError as error:
-                raise ValueError(
-                    f"clip {index} ({clips.paths[index]!r}): cannot read the file "
-                    f"({error.strerror or error})"
-                ) from error
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-        else:
-            samples = np.ascontiguousarray(clips[index], dtype=np.float32)
-            digest.update(len(samples).to_bytes(8, "little"))
-            digest.update(memoryview(samples).cast("B"))
-        digests[index] = int.from_bytes(digest.digest(), "little", signed=True)
-    return digests
-
-
-def data_fingerprint(digests: np.ndarray) -> str:
-    """One hex digest of the per-clip ``digests`` (the ``data`` entry of a manifest)."""
-    return hashlib.blake2b(np.ascontiguousarray(digests).tobytes(), digest_size=16).hexdigest()
 
 
 def _stateful_callbacks(net) -> list:
@@ -219,6 +168,104 @@ class EpochCheckpoint(Callback):
         atomic_write(path, lambda file: torch.save(state, file))
 
 
+class ResumeCheckpoint(Callback):
+    """skorch callback resuming a run from the checkpoint an :class:`EpochCheckpoint` wrote.
+
+    The reading half of the pair, as skorch's ``LoadInitState`` is of its
+    ``Checkpoint``: when the net is initialised the file is read and checked against
+    the run's manifest (:func:`load_checkpoint`; a missing file is a fresh run), and
+    at the start of training the net is put back as saved
+    (:func:`restore_checkpoint`): weights, optimiser, history, the state of every
+    callback that keeps one, torch's random state, ``rng``'s and the model's own
+    generators. Training then goes on from the next epoch exactly as the
+    interrupted run would have. It must come before the callbacks whose state it
+    restores (the learning-rate schedule, early stopping): skaudio's trainer puts it
+    first.
+
+    Parameters
+    ----------
+    path : str or Path
+        The checkpoint file.
+    manifest : dict
+        The manifest of the run about to resume.
+    rng : numpy.random.Generator
+        The run's numpy generator; its state is overwritten by the saved one.
+    digests : ndarray of shape (n_clips,) or None, default=None
+        The :func:`clip_digests` of the run's clips (to name a clip that differs).
+    clips : AudioClips or None, default=None
+        The run's clips (to name that clip's file).
+    restart_on : tuple of str, default=()
+        Manifest entries that make a checkpoint stale (see :func:`load_checkpoint`):
+        the run then starts over.
+
+    Attributes
+    ----------
+    state_ : dict or None
+        What :func:`load_checkpoint` read; None for a fresh run.
+    epochs_ : int
+        Epochs the checkpoint holds (0 for a fresh run).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from skaudio.checkpoint import EpochCheckpoint, ResumeCheckpoint
+    >>> X, y = torch.randn(16, 3), torch.randn(16, 1)
+    >>> def net(*callbacks, epochs):
+    ...     return NeuralNetRegressor(torch.nn.Linear, module__in_features=3,
+    ...         module__out_features=1, max_epochs=epochs, train_split=None,
+    ...         callbacks=list(callbacks), verbose=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = f"{folder}/model.pt"
+    ...     _ = net(EpochCheckpoint(path, {"run": 1}, np.random.default_rng(0)), epochs=2).fit(X, y)
+    ...     resume = ResumeCheckpoint(path, {"run": 1}, np.random.default_rng(0))
+    ...     resumed = net(resume, epochs=1).initialize()
+    ...     done = resume.epochs_
+    ...     _ = resumed.partial_fit(X, y)
+    >>> done, len(resumed.history)
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        manifest: dict,
+        rng: np.random.Generator,
+        digests: np.ndarray | None = None,
+        clips: AudioClips | None = None,
+        restart_on: tuple[str, ...] = (),
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.rng = rng
+        self.digests = digests
+        self.clips = clips
+        self.restart_on = restart_on
+
+    def initialize(self):
+        self.state_ = None
+        if Path(self.path).exists():
+            self.state_ = load_checkpoint(
+                self.path,
+                self.manifest,
+                digests=self.digests,
+                clips=self.clips,
+                restart_on=tuple(self.restart_on),
+            )
+        self.epochs_ = 0 if self.state_ is None else int(self.state_["epochs"])
+        self.restored_ = False
+        return self
+
+    def restore(self, net) -> None:
+        """Put ``net`` back as the checkpoint saved it (once; nothing for a fresh run)."""
+        if self.state_ is not None and not self.restored_:
+            restore_checkpoint(net, self.state_, self.rng)
+        self.restored_ = True
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        self.restore(net)
+
+
 def _describe(manifest: dict, other: dict, keys: set) -> str:
     """The differences between two manifests, e.g. ``embedding_dim: checkpoint 16, now 8``."""
     if manifest.get("estimator") != other.get("estimator"):
@@ -300,7 +347,7 @@ def load_checkpoint(
             "delete it to start the run over"
         )
     saved = state["manifest"]
-    differ = {key for key in set(saved) | set(manifest) if saved.get(key) != manifest.get(key)}
+    differ = set(differing(saved, manifest))
     if differ and differ <= set(restart_on):
         return None
     differ -= set(restart_on)

@@ -6,12 +6,12 @@ whose segments and windows are read only when a dataset asks for them:
 
 - :class:`ArrayClips` wraps waveforms already in memory (arrays, lists of arrays);
 - :class:`FileClips` wraps audio files: a training crop reads only its own samples,
-  and embedding streams a file block by block (resampling with a streaming soxr
-  resampler, which gives the same samples as resampling the whole file), so memory
-  is bounded by a window, not by the file nor by the number of files.
+  and embedding streams a file block by block (through the resampler of
+  :mod:`skaudio.io`, which gives the same samples in blocks as on the whole file), so
+  memory is bounded by a window, not by the file nor by the number of files.
 
-:class:`ClipWindows` is the iterable dataset of windows that ``transform`` reads; with
-``num_workers`` data-loader workers, each worker reads its share of the clips.
+The torch datasets that read clips (``ClipWindows`` among them, still importable from
+here) are in :mod:`skaudio.data`.
 """
 
 from __future__ import annotations
@@ -21,22 +21,23 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import librosa
 import numpy as np
 import soundfile as sf
-import soxr
-from torch.utils.data import IterableDataset, get_worker_info
 
 from .io import (
     _READ_ERRORS,
     _check_finite,
     _check_sample_rate,
     _is_path,
+    _read_mono,
+    _resample,
+    _resampled_length,
+    _resampler,
     check_audio,
 )
-from .segments import random_offset, sliding_windows, window_starts
+from .segments import crop_or_pad, random_segment, sliding_windows, window_starts
 
-__all__ = ["ArrayClips", "AudioClips", "ClipWindows", "FileClips", "as_clips", "clips_of"]
+__all__ = ["ArrayClips", "AudioClips", "FileClips", "as_clips", "clips_of"]
 
 #: samples read per block when streaming a file
 _BLOCK_FRAMES = 65536
@@ -71,19 +72,23 @@ class AudioClips(Sequence):
         """Samples ``[start, stop)`` of clip ``index``, shape (stop - start,), float32."""
         raise NotImplementedError
 
+    def crop(
+        self, index: int, length: int, offset: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:func:`skaudio.segments.crop_or_pad` of clip ``index``, reading only what it returns.
+
+        A crop is read by :meth:`segment`; a clip shorter than ``length`` is read whole
+        (``clips[index]``) and placed at ``offset`` in zeros.
+        """
+        return crop_or_pad(_Clip(self, index), length, offset, out)
+
     def random_segment(self, index: int, length: int, rng: np.random.Generator) -> np.ndarray:
         """A random crop of ``length`` samples, or the clip zero-padded at a random offset.
 
-        Draws exactly as :func:`skaudio.segments.random_segment` does on the whole
-        waveform, reading only the samples it returns.
+        :func:`skaudio.segments.random_segment` of clip ``index``: the same draw, reading
+        only the samples it returns.
         """
-        n = int(self.lengths[index])
-        offset = random_offset(n, length, rng)
-        if n >= length:
-            return self.segment(index, offset, offset + length)
-        segment = np.zeros(length, dtype=np.float32)
-        segment[offset : offset + n] = self[index]
-        return segment
+        return random_segment(_Clip(self, index), length, rng)
 
     def windows(self, index: int, length: int, hop: int | None = None) -> Iterator[np.ndarray]:
         """The windows of :func:`skaudio.segments.sliding_windows`, a block at a time.
@@ -92,6 +97,27 @@ class AudioClips(Sequence):
         ``sliding_windows(self[index], length, hop)``.
         """
         yield sliding_windows(self[index], length, hop)
+
+
+class _Clip:
+    """Clip ``index`` of ``clips`` as :func:`skaudio.segments.crop_or_pad` slices it.
+
+    ``clip[a:b]`` reads ``clips.segment(index, a, b)`` and ``clip[:]`` the whole clip.
+    """
+
+    dtype = np.float32
+
+    def __init__(self, clips: AudioClips, index: int) -> None:
+        self.clips = clips
+        self.index = index
+
+    def __len__(self) -> int:
+        return int(self.clips.lengths[self.index])
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        if part == slice(None):
+            return self.clips[self.index]
+        return self.clips.segment(self.index, part.start, part.stop)
 
 
 class ArrayClips(AudioClips):
@@ -144,7 +170,7 @@ class FileClips(AudioClips):
     Attributes
     ----------
     lengths : ndarray of shape (n_clips,), dtype int64
-        Samples per file at ``sample_rate`` (as :func:`librosa.resample` gives).
+        Samples per file at ``sample_rate`` (``ceil(frames * sample_rate / file_rate)``).
     file_rates : ndarray of shape (n_clips,), dtype int64
         Each file's own rate.
     file_frames : ndarray of shape (n_clips,), dtype int64
@@ -177,13 +203,12 @@ class FileClips(AudioClips):
                 raise ValueError(f"clip {index}: {exc}") from exc
         self.file_rates = rates
         self.file_frames = frames
-        self.lengths = np.ceil(frames * (sample_rate / rates)).astype(np.int64)
+        self.lengths = _resampled_length(frames, rates, sample_rate)
 
     def __getitem__(self, index: int) -> np.ndarray:
         waveform = self._read(index, 0, int(self.file_frames[index]))
-        rate = int(self.file_rates[index])
-        if rate != self.sample_rate:  # as skaudio.io.load_audio_file resamples
-            waveform = librosa.resample(waveform, orig_sr=rate, target_sr=self.sample_rate)
+        # as skaudio.io.load_audio_file resamples
+        waveform = _resample(waveform, int(self.file_rates[index]), self.sample_rate)
         return self._checked(np.ascontiguousarray(waveform, dtype=np.float32), index, 0)
 
     def _checked(self, samples: np.ndarray, index: int, first_sample: int) -> np.ndarray:
@@ -241,10 +266,10 @@ class FileClips(AudioClips):
         with self._open(index) as file:
             if start:
                 file.seek(start)
-            data = file.read(expected, dtype="float32", always_2d=True)
-        if len(data) < expected:
-            raise self._changed(index, f"only {start + len(data)} could be read")
-        return data.mean(axis=1, dtype=np.float32)
+            samples = _read_mono(file, expected)
+        if len(samples) < expected:
+            raise self._changed(index, f"only {start + len(samples)} could be read")
+        return samples
 
     def segment(self, index: int, start: int, stop: int) -> np.ndarray:
         rate = int(self.file_rates[index])
@@ -258,7 +283,7 @@ class FileClips(AudioClips):
         source_start = max(0, math.floor(start / ratio) - margin) // step * step
         source_stop = math.ceil(stop / ratio) + margin
         source = self._read(index, source_start, source_stop)
-        resampled = soxr.resample(source, rate, self.sample_rate, quality="HQ")
+        resampled = _resampler(rate, self.sample_rate).resample_chunk(source, last=True)
         offset = start - source_start * self.sample_rate // rate
         samples = np.zeros(stop - start, dtype=np.float32)
         piece = resampled[offset : offset + stop - start]
@@ -268,25 +293,20 @@ class FileClips(AudioClips):
     def _stream(self, index: int) -> Iterator[np.ndarray]:
         """The file at ``sample_rate`` in consecutive blocks, exactly ``lengths[index]`` samples."""
         rate = int(self.file_rates[index])
-        resampler = (
-            None
-            if rate == self.sample_rate
-            else soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality="HQ")
-        )
+        resampler = None if rate == self.sample_rate else _resampler(rate, self.sample_rate)
         remaining = int(self.lengths[index])
         position = 0
         n_read = 0  # source samples read
         with self._open(index) as file:
             while remaining > 0:
-                data = file.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
-                n_read += len(data)
-                last = len(data) < _BLOCK_FRAMES
+                block = _read_mono(file, _BLOCK_FRAMES)
+                n_read += len(block)
+                last = len(block) < _BLOCK_FRAMES
                 if last and n_read < self.file_frames[index]:
                     raise self._changed(index, f"only {n_read} could be read")
-                block = data.mean(axis=1, dtype=np.float32)
                 if resampler is not None:
                     block = resampler.resample_chunk(block, last=last)
-                if last and len(block) < remaining:  # rounding: pad as librosa does
+                if last and len(block) < remaining:  # rounding: pad as _resample does
                     block = np.concatenate([block, np.zeros(remaining - len(block), np.float32)])
                 block = self._checked(block[:remaining], index, position)
                 position += len(block)
@@ -388,53 +408,10 @@ def as_clips(X: object, *, sample_rate: int) -> AudioClips:
     return ArrayClips(check_audio(X, sample_rate=sample_rate), sample_rate)
 
 
-class ClipWindows(IterableDataset):
-    """Batches of the embedding windows of every clip, each window with its clip's index.
+def __getattr__(name: str):
+    # ClipWindows moved to skaudio.data (which imports this module): still importable here
+    if name == "ClipWindows":
+        from .data import ClipWindows
 
-    Items are whole batches (load them with ``DataLoader(..., batch_size=None)``):
-    ``(owners, windows)``, an int64 array of shape (n,) and a float32 array of shape
-    (n, length), with ``n <= batch_size``. With several data-loader workers, worker
-    ``k`` of ``K`` reads clips ``k, k + K, ...``, so each clip is read once; batches
-    arrive in no fixed order, which is why windows carry their clip's index.
-
-    Parameters
-    ----------
-    clips : AudioClips
-    length : int
-        Window length in samples (see :meth:`AudioClips.windows`).
-    batch_size : int
-        Most windows per batch.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skaudio.clips import ArrayClips, ClipWindows
-    >>> clips = ArrayClips([np.zeros(10, np.float32), np.zeros(3, np.float32)], 8000)
-    >>> [(owners.tolist(), windows.shape) for owners, windows in ClipWindows(clips, 4, 3)]
-    [([0, 0, 0], (3, 4)), ([1], (1, 4))]
-    """
-
-    def __init__(self, clips: AudioClips, length: int, batch_size: int) -> None:
-        self.clips = clips
-        self.length = length
-        self.batch_size = batch_size
-
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        worker = get_worker_info()
-        first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        owners: list[np.ndarray] = []
-        windows: list[np.ndarray] = []
-        pending = 0
-        for index in range(first, len(self.clips), step):
-            for block in self.clips.windows(index, self.length):
-                while len(block):
-                    take = block[: self.batch_size - pending]
-                    block = block[len(take) :]
-                    owners.append(np.full(len(take), index, dtype=np.int64))
-                    windows.append(take)
-                    pending += len(take)
-                    if pending == self.batch_size:
-                        yield np.concatenate(owners), np.concatenate(windows)
-                        owners, windows, pending = [], [], 0
-        if pending:
-            yield np.concatenate(owners), np.concatenate(windows)
+        return ClipWindows
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

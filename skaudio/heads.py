@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .losses import bilinear_logits, cosine_logits
+from .similarity import bilinear_logits, cosine_logits
 
 __all__ = [
     "BilinearSimilarity",

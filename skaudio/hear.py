@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._model_file import load_model_file
-from .estimators._base import BaseAudioEmbedder
+from .estimators import BaseAudioEmbedder
 from .io import _FLOAT_PEAK
 
 __all__ = [
@@ -131,17 +131,22 @@ class HEARModel(nn.Module):
             audio = audio.float()
         return list(audio.numpy())
 
-    def _uses_base(self, *names: str) -> bool:
-        """Whether the embedder's methods ``names`` are those of :class:`BaseAudioEmbedder`.
+    def _tensor_path(self, public: str, tensor: str):
+        """The embedder's ``tensor`` method, if its ``public`` one is the one beside it.
 
-        Not overridden by its class, nor replaced on the instance: the tensor path of
-        :meth:`_device_clips` then gives what they give.
+        Every embedder family defines ``transform`` with ``_transform_tensor`` (and the
+        base class ``transform_frames`` with ``_transform_frames_tensor``), the same
+        loop of :mod:`skaudio._inference` on a tensor that stays on its device. None
+        when a subclass overrides ``public`` below them, or the instance replaces it:
+        the audio then goes through ``public`` itself.
         """
-        return all(
-            getattr(type(self.embedder), name) is getattr(BaseAudioEmbedder, name)
-            and name not in vars(self.embedder)
-            for name in names
-        )
+        embedder = self.embedder
+        if public in vars(embedder):
+            return None
+        mro = type(embedder).__mro__
+        owner = next((cls for cls in mro if public in vars(cls)), None)
+        beside = next((cls for cls in mro if tensor in vars(cls)), None)
+        return getattr(embedder, tensor) if owner is not None and owner is beside else None
 
     def _device_clips(self, audio: torch.Tensor) -> torch.Tensor | None:
         """HEAR's batch as float32 on the network's device, as ``transform`` reads it.
@@ -169,14 +174,14 @@ class HEARModel(nn.Module):
         called through it.
         """
         samples = None
-        if self._uses_base("transform", "_embed_clips", "_embed_windows", "_embed_frames"):
+        on_device = self._tensor_path("transform", "_transform_tensor")
+        if on_device is not None:
             samples = self._device_clips(audio)
         if samples is None:
             embeddings = self.embedder.transform(self._numpy_clips(audio))
             embeddings = torch.from_numpy(np.asarray(embeddings))
         else:
-            embedder = self.embedder
-            embeddings = embedder._embed_clips_tensor(embedder._fitted_model(), samples)
+            embeddings = on_device(samples)
         expected = (len(audio), self.scene_embedding_size)
         if tuple(embeddings.shape) != expected:
             raise ValueError(
@@ -212,13 +217,13 @@ class HEARModel(nn.Module):
         ``transform_frames`` is called through it.
         """
         samples = None
-        if self._uses_base("transform_frames", "_embed_frames"):
+        on_device = self._tensor_path("transform_frames", "_transform_frames_tensor")
+        if on_device is not None:
             samples = self._device_clips(audio)
         if samples is None:
             frames, seconds = self._host_frames(audio)
         else:
-            embedder = self.embedder
-            frames, times = embedder._embed_frames_tensor(embedder._fitted_model(), samples)
+            frames, times = on_device(samples)
             size = frames.shape[2] if frames.ndim == 3 else None
             self._check_frames([frames.shape[1]], {size})
             seconds = np.tile(times, (len(audio), 1))

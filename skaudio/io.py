@@ -1,7 +1,11 @@
-"""Audio input: one validator that turns every accepted input form into waveforms.
+"""Audio input: one validator, one decoder and one resampler for every input form.
 
 Every estimator calls :func:`check_audio` first, so every estimator accepts the same
-inputs and rejects bad ones with the same messages.
+inputs and rejects bad ones with the same messages. Every file, whichever path reads
+it (whole here, a crop or a stream in :mod:`skaudio.clips`), is decoded by
+:func:`_read_mono` and brought to the target rate by soxr's streaming resampler
+(:func:`_resampler`, quality "HQ"); a whole file is :func:`_resample`, which gives
+the samples of :func:`librosa.resample` (its default ``res_type="soxr_hq"``).
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ import os
 import warnings
 from collections.abc import Sequence
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 from .exceptions import AudioInputWarning
 
@@ -34,6 +38,53 @@ _FLOAT_PEAK = 2.0
 
 #: what soundfile raises for a file it cannot open or read
 _READ_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, TypeError)
+
+
+#: soxr's quality for every resampling
+_QUALITY = "HQ"
+
+
+def _read_mono(file: sf.SoundFile, frames: int = -1) -> np.ndarray:
+    """The next ``frames`` samples of an open file (``-1``: to its end), averaged to mono.
+
+    The one decoder: float32, shape (n_read,), channels averaged in float32.
+    """
+    return file.read(frames, dtype="float32", always_2d=True).mean(axis=1, dtype=np.float32)
+
+
+def _resampled_length(n_samples, orig_rate, rate):
+    """Samples of ``n_samples`` at ``orig_rate`` resampled to ``rate``: ``ceil(n * rate / orig)``.
+
+    Works on ints and on int arrays (as :func:`librosa.resample` counts them).
+    """
+    return np.ceil(n_samples * (rate / orig_rate)).astype(np.int64)
+
+
+def _resampler(orig_rate: int, rate: int) -> soxr.ResampleStream:
+    """The one resampler: soxr's, mono float32, fed chunk by chunk (the last with ``last=True``).
+
+    Fed in any chunks, its output is the same samples as one chunk of the whole signal.
+    """
+    return soxr.ResampleStream(orig_rate, rate, 1, dtype="float32", quality=_QUALITY)
+
+
+def _fit_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """``samples`` cut, or zero-padded at the end, to ``length``."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.concatenate([samples, np.zeros(length - len(samples), dtype=samples.dtype)])
+
+
+def _resample(waveform: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
+    """A whole float32 waveform at ``orig_rate`` resampled to ``rate``.
+
+    :func:`_resampler` in one chunk, cut or zero-padded to :func:`_resampled_length`:
+    the samples :func:`librosa.resample` gives (its ``soxr_hq`` default, ``fix=True``).
+    """
+    if orig_rate == rate:
+        return waveform
+    samples = _resampler(orig_rate, rate).resample_chunk(waveform, last=True)
+    return _fit_length(samples, int(_resampled_length(len(waveform), orig_rate, rate)))
 
 
 def _is_path(obj: object) -> bool:
@@ -60,7 +111,7 @@ def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
     """Read one audio file as a mono float32 waveform at ``sample_rate``.
 
     Multi-channel files are averaged to mono; files recorded at another rate are
-    resampled with :func:`librosa.resample`.
+    resampled with soxr (quality "HQ"; the samples :func:`librosa.resample` gives).
 
     Parameters
     ----------
@@ -97,14 +148,13 @@ def load_audio_file(path: PathLike, sample_rate: int) -> np.ndarray:
     ((800,), dtype('float32'), 0.25)
     """
     try:
-        data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(os.fspath(path)) as file:
+            waveform, file_rate = _read_mono(file), file.samplerate
     except _READ_ERRORS as exc:
         raise ValueError(f"could not read audio file {os.fspath(path)!r}: {exc}") from exc
-    waveform = data.mean(axis=1, dtype=np.float32)
     if waveform.size == 0:
         raise ValueError(f"audio file {os.fspath(path)!r} holds no samples")
-    if file_rate != sample_rate:
-        waveform = librosa.resample(waveform, orig_sr=file_rate, target_sr=sample_rate)
+    waveform = _resample(waveform, file_rate, sample_rate)
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 

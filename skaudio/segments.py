@@ -1,10 +1,65 @@
-"""Fixed-length segments of waveforms: random crops for training, windows for embedding."""
+"""Fixed-length segments of waveforms: random crops for training, windows for embedding.
+
+:func:`crop_or_pad` is the one crop of the package: :func:`random_segment`,
+:meth:`skaudio.clips.AudioClips.crop` and the training datasets of :mod:`skaudio.data`
+all cut through it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_offset", "random_segment", "sliding_windows", "window_starts"]
+__all__ = ["crop_or_pad", "random_offset", "random_segment", "sliding_windows", "window_starts"]
+
+
+def crop_or_pad(clip, length: int, offset: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The ``length`` samples at ``offset``: a crop of a longer clip, or a shorter one in zeros.
+
+    A clip of at least ``length`` samples gives ``clip[offset : offset + length]``; a
+    shorter clip of ``n`` samples is placed at ``offset`` (``0 <= offset <= length - n``)
+    in ``length`` zeros.
+
+    Parameters
+    ----------
+    clip : ndarray of shape (n_samples,), or a sliceable clip
+        A waveform, or any object with ``len`` and slicing whose ``clip[:]`` is the whole
+        clip (:meth:`skaudio.clips.AudioClips.crop` passes one that reads only the
+        samples sliced).
+    length : int
+        Segment length in samples.
+    offset : int
+        The crop's start in the clip (a clip of at least ``length`` samples), or the
+        clip's start in the segment (a shorter clip).
+    out : ndarray of shape (length,) or None, default=None
+        Where to write the segment; ``None`` returns a view of a cropped ``clip``, or
+        a new zero-padded array of the clip's dtype.
+
+    Returns
+    -------
+    segment : ndarray of shape (length,)
+        ``out`` when given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.segments import crop_or_pad
+    >>> waveform = np.arange(1, 6, dtype=np.float32)
+    >>> crop_or_pad(waveform, 3, offset=1).tolist(), crop_or_pad(waveform, 7, offset=1).tolist()
+    ([2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 0.0])
+    """
+    n = len(clip)
+    if n >= length:
+        segment = clip[offset : offset + length]
+        if out is None:
+            return segment
+        out[:] = segment
+        return out
+    if out is None:
+        out = np.zeros(length, dtype=clip.dtype)
+    else:
+        out[:] = 0
+    out[offset : offset + n] = clip[:]
+    return out
 
 
 def random_offset(n_samples: int, length: int, rng: np.random.Generator) -> int:
@@ -44,12 +99,12 @@ def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) 
 
     Parameters
     ----------
-    waveform : ndarray of shape (n_samples,)
-        Mono waveform.
+    waveform : ndarray of shape (n_samples,), or a sliceable clip
+        Mono waveform (or a clip as :func:`crop_or_pad` takes it).
     length : int
         Segment length in samples.
     rng : numpy.random.Generator
-        Source of the offset.
+        Source of the offset (one draw, :func:`random_offset`).
 
     Returns
     -------
@@ -68,13 +123,7 @@ def random_segment(waveform: np.ndarray, length: int, rng: np.random.Generator) 
     >>> segment.shape, segment.dtype, int(np.count_nonzero(segment))
     ((16,), dtype('float32'), 10)
     """
-    n = waveform.shape[0]
-    start = random_offset(n, length, rng)
-    if n >= length:
-        return waveform[start : start + length]
-    segment = np.zeros(length, dtype=waveform.dtype)
-    segment[start : start + n] = waveform
-    return segment
+    return crop_or_pad(waveform, length, random_offset(len(waveform), length, rng))
 
 
 def sliding_windows(waveform: np.ndarray, length: int, hop: int | None = None) -> np.ndarray:

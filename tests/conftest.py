@@ -3,11 +3,37 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
 from skaudio.datasets import make_tones
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # plots are drawn off-screen
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N processes, one torch thread each
+    torch.set_num_threads(1)  # (N processes of 2+ threads on 2 cores run several times slower)
+
+#: with SKAUDIO_CHECK_DURATIONS=1, a test not marked slow fails when its setup or its
+#: call takes longer than this (seconds; SKAUDIO_FAST_LIMIT_S): make test-fast stays fast
+FAST_LIMIT_S = float(os.environ.get("SKAUDIO_FAST_LIMIT_S", "5"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("SKAUDIO_CHECK_DURATIONS") == "1"
+        and report.when in ("setup", "call")
+        and report.passed
+        and item.get_closest_marker("slow") is None
+        and call.duration > FAST_LIMIT_S
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{report.when} took {call.duration:.1f} s, more than {FAST_LIMIT_S:g} s for a "
+            "test not marked slow: mark it @pytest.mark.slow or make it cheaper"
+        )
+
 
 SR = 8000
 
@@ -30,12 +56,16 @@ def multi_strategy_cola(**params):
 
 
 def cpc(*, segment_seconds, embedding_dim, projection_dim, **params):
-    """CPC at the shared small settings: the window is the segment, c_t has embedding_dim."""
+    """CPC at the shared small settings: the window is the segment, c_t has embedding_dim.
+
+    The encoder is 64 channels wide instead of 512: the same network, a 20th of the cost.
+    """
     return CPCEmbedder(
         window_seconds=segment_seconds,
         z_dim=embedding_dim,
         c_dim=embedding_dim,
         n_predict=3,
+        encoder_width=64,
         **params,
     )
 

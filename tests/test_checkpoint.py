@@ -44,6 +44,7 @@ def _run_killed(cls, params, module):
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [COLAEmbedder, TokenTransformerEmbedder])
 def test_resume_after_sigkill_ends_as_the_uninterrupted_run(tmp_path, cls):
     params = {**SMALL, "max_epochs": 4}

@@ -46,6 +46,7 @@ def model_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_python_m_skaudio_help():
     done = subprocess.run(
         [sys.executable, "-m", "skaudio", "--help"], capture_output=True, text=True, timeout=120
@@ -213,6 +214,7 @@ def test_info_on_a_pipeline_and_an_unfitted_model(model_file, tmp_path, capsys):
     assert "fitted: no" in out and "embedding_dim=8" in out
 
 
+@pytest.mark.slow
 def test_embed_with_a_dask_scheduler(model_file, audio_folder, tmp_path, capsys):
     distributed = pytest.importorskip("dask.distributed")
     out = tmp_path / "out"
@@ -227,6 +229,7 @@ def test_embed_with_a_dask_scheduler(model_file, audio_folder, tmp_path, capsys)
     np.testing.assert_allclose(embeddings, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_embed_with_a_local_dask_cluster(model_file, audio_folder, tmp_path, capsys):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "out"

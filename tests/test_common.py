@@ -82,6 +82,7 @@ def _expected_failed_checks(estimator):
         CPCEmbedder(
             sample_rate=8000,
             window_seconds=0.1,
+            encoder_width=16,
             z_dim=8,
             c_dim=8,
             n_predict=2,

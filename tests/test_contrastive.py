@@ -113,6 +113,7 @@ def test_loaded_model_can_be_refitted(fitted, tones, tmp_path):
     loaded.net_.partial_fit(loaded._training_dataset(X[:16], None, np.random.default_rng(0)))
 
 
+@pytest.mark.slow
 def test_pretraining_beats_random_encoder_on_pitch_bands():
     """Same synthetic task as for COLA, with the waveform policy (level, noise, fades,
     shifts, masks). The spectrogram policy would be the wrong choice here: its

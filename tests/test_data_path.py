@@ -9,11 +9,11 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from skaudio.clips import FileClips
+from skaudio.data import _non_blocking
 from skaudio.training import (
     SegmentPairDataset,
     TokenWindowDataset,
     WindowDataset,
-    _non_blocking,
     batch_to_device,
     collate_batch,
     seed_worker,

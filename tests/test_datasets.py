@@ -1,10 +1,16 @@
 import numpy as np
+import pytest
+import soundfile as sf
 
 from skaudio.datasets import load_spoken_digits, make_tones
 
 
-def test_spoken_digits_bunch():
-    digits = load_spoken_digits()
+@pytest.fixture(scope="module")
+def digits():
+    return load_spoken_digits()
+
+
+def test_spoken_digits_bunch(digits):
     assert len(digits.data) == len(digits.target) == len(digits.groups) == 3000
     assert digits.sample_rate == 8000
     assert sorted(set(digits.target.tolist())) == list(range(10))
@@ -20,9 +26,20 @@ def test_spoken_digits_bunch():
     assert "CC BY-SA 4.0" in digits.DESCR
 
 
-def test_spoken_digits_paths_match_waveforms():
+def test_spoken_digits_paths_match_waveforms(digits):
     paths = load_spoken_digits(return_paths=True)
-    assert isinstance(paths.data[0], str) and paths.data[0].endswith(".flac")
+    assert len(paths.data) == len(digits.data)
+    assert all(isinstance(p, str) and p.endswith(".flac") for p in paths.data)
+    assert list(paths.data) == list(digits.filenames) == list(paths.filenames)
+    np.testing.assert_array_equal(paths.target, digits.target)
+    np.testing.assert_array_equal(paths.groups, digits.groups)
+    for i in range(0, len(paths.data), 97):  # 31 files, every speaker and digit
+        audio, rate = sf.read(paths.data[i], dtype="float32")
+        assert rate == digits.sample_rate
+        np.testing.assert_array_equal(audio, digits.data[i])
+    # the path of clip i is the file of clip i, not merely some file: lengths line up
+    lengths = [sf.info(p).frames for p in paths.data]
+    assert lengths == [len(w) for w in digits.data]
 
 
 def test_make_tones_is_deterministic_balanced_and_ragged():

@@ -49,6 +49,7 @@ def test_guide_runnable_snippets_are_found():
     assert marked == len(_guide_snippets())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "source, snippet",
     SNIPPETS,

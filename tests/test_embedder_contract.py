@@ -60,9 +60,9 @@ def test_transform_is_invariant_to_order_and_batching(fitted, tones):
     np.testing.assert_array_equal(fitted.transform(X), Z)  # deterministic
 
 
-def test_fit_is_deterministic_given_random_state(Embedder, tones):
+def test_fit_is_deterministic_given_random_state(Embedder, fitted, tones):
     X, _ = tones
-    Z1 = Embedder(**SMALL).fit(X).transform(X[:8])
+    Z1 = fitted.transform(X[:8])  # the module's fit, at the same settings
     Z2 = Embedder(**SMALL).fit(X).transform(X[:8])
     np.testing.assert_array_equal(Z1, Z2)
     Z3 = Embedder(**{**SMALL, "random_state": 1}).fit(X).transform(X[:8])
@@ -78,15 +78,15 @@ def test_fit_leaves_global_torch_rng_alone(Embedder, tones):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-def test_max_epochs_zero_is_the_untrained_encoder(Embedder, tones):
+def test_max_epochs_zero_is_the_untrained_encoder(Embedder, fitted, tones):
     X, _ = tones
     untrained = Embedder(**{**SMALL, "max_epochs": 0}).fit(X)
     assert len(untrained.history_) == 0
-    trained = Embedder(**SMALL).fit(X)
-    # same seed, same initial weights: only the pretraining differs
-    assert not np.allclose(untrained.transform(X[:4]), trained.transform(X[:4]))
+    # same seed, same initial weights: only the pretraining (one epoch) differs
+    assert not np.allclose(untrained.transform(X[:4]), fitted.transform(X[:4]))
 
 
+@pytest.mark.slow
 def test_loss_decreases_during_pretraining(Embedder, tones):
     X, _ = tones
     est = Embedder(**{**SMALL, "max_epochs": 6, "lr": 3e-3}).fit(X)
@@ -191,16 +191,55 @@ def test_frame_embeddings_do_not_depend_on_the_other_clips(fitted, tones):
         np.testing.assert_allclose(alone[0], expected, rtol=1e-5, atol=1e-6)
 
 
+def _mean_reference(frames: np.ndarray) -> np.ndarray:
+    """The mean over time, one frame at a time (float64)."""
+    total = np.zeros(frames.shape[1], dtype=np.float64)
+    for frame in frames:
+        total += frame
+    return total / len(frames)
+
+
+def _max_reference(frames: np.ndarray) -> np.ndarray:
+    top = np.full(frames.shape[1], -np.inf)
+    for frame in frames:
+        top = np.maximum(top, frame)
+    return top
+
+
 def test_clip_embedding_of_a_one_window_clip_pools_its_frames(Embedder, fitted, tones):
+    """transform (window batches) agrees with transform_frames (whole clips) pooled here.
+
+    The reference pools frame by frame; for the windowed embedders it keeps the frames
+    stamped on the encoder's own grid (``encoder_hop`` apart, from the first), which
+    :meth:`transform` pools as mean then max.
+    """
     X, _ = tones
     clip = X[0][: fitted.segment_length_]
-    (frames,), _ = fitted.transform_frames([clip])
-    if Embedder in WINDOWED:  # of the encoder's own frames: every frame_interleave-th
-        frames = frames[:: fitted.net_.module_.frame_interleave]
-        pooled = np.concatenate([frames.mean(axis=0), frames.max(axis=0)])
-    else:  # CPC's default pooling
-        pooled = frames.mean(axis=0)
-    np.testing.assert_allclose(fitted.transform([clip])[0], pooled, rtol=1e-5, atol=1e-6)
+    (frames,), (times,) = fitted.transform_frames([clip])
+    assert len(frames) > 1  # several frames: mean, max and last differ
+    if Embedder in WINDOWED:
+        model = fitted.net_.module_
+        position = (times - times[0]) * fitted.sample_rate / model.encoder_hop
+        on_grid = np.isclose(position, np.round(position), atol=1e-6)
+        own = frames[on_grid]
+        assert 1 < len(own) <= len(frames)
+        expected = np.concatenate([_mean_reference(own), _max_reference(own)])
+        np.testing.assert_allclose(fitted.transform([clip])[0], expected, rtol=1e-5, atol=1e-6)
+        return
+    expected = {"mean": _mean_reference(frames)}
+    if Embedder is cpc:  # every pooling CPC offers
+        expected["last"] = frames[-1]
+        expected["mean+max"] = np.concatenate([_mean_reference(frames), _max_reference(frames)])
+    try:
+        for pooling, pooled in expected.items():
+            if Embedder is cpc:
+                fitted.set_params(pooling=pooling)
+            np.testing.assert_allclose(
+                fitted.transform([clip])[0], pooled, rtol=1e-5, atol=1e-6, err_msg=pooling
+            )
+    finally:
+        if Embedder is cpc:
+            fitted.set_params(pooling="mean")
 
 
 def test_frame_timestamps_locate_a_sound(Embedder):

@@ -13,6 +13,7 @@ def test_the_gallery_has_its_examples():
     assert len(EXAMPLES) >= 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs(script, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples may write files (a saved model)

@@ -37,6 +37,7 @@ MAKERS = {
     "cpc": lambda **kw: CPCEmbedder(
         sample_rate=SR,
         window_seconds=0.1,
+        encoder_width=32,
         n_mels=16,
         z_dim=8,
         c_dim=8,
@@ -179,6 +180,7 @@ def test_cli_pretrain_interrupted_exits_130_and_saves_no_model(tmp_path, monkeyp
 # -- case 2: each stage resumes its own parts; extending a run -----------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MAKERS))
 def test_an_extended_run_equals_the_uninterrupted_run(tmp_path, name):
     make = MAKERS[name]

@@ -348,6 +348,7 @@ def _probe(path):
     return os.getpid(), id(obj)
 
 
+@pytest.mark.slow
 def test_loky_two_jobs_equal_one(reference, model_file, audio_folder, tmp_path):
     result = embed_folder(model_file, audio_folder, tmp_path / "out", shard_size=4, n_jobs=2)
     assert result.n_shards_computed == 4
@@ -363,6 +364,7 @@ def test_loky_two_jobs_equal_one(reference, model_file, audio_folder, tmp_path):
     assert all(len(ids) == 1 for ids in objects.values())
 
 
+@pytest.mark.slow
 def test_dask_backend_gives_the_same_result(reference, model_file, audio_folder, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     # two worker threads: with one, joblib would run the tasks itself, sequentially

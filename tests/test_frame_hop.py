@@ -164,6 +164,7 @@ def _efficientnet_trunk():
     return encoder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make", "n_mels", "seconds"),
     [

@@ -21,7 +21,7 @@ from torch import nn
 
 import skaudio._allocator as allocator
 import skaudio._torch_utils as torch_utils
-import skaudio.estimators._base as base
+import skaudio.estimators._trainer as base
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
 from skaudio._torch_utils import (
     DeviceGenerator,
@@ -33,13 +33,13 @@ from skaudio._torch_utils import (
 )
 from skaudio.clips import as_clips
 from skaudio.datasets import make_tones
-from skaudio.distributed import (
+from skaudio.encoders import CNNEncoder
+from skaudio.layers import (
     GlobalBatchNorm,
     GlobalBatchNorm1d,
     _uses_torch_sync_batchnorm,
     convert_sync_batchnorm,
 )
-from skaudio.encoders import CNNEncoder
 
 SR = 8000
 X, _ = make_tones(n_clips=16, n_classes=2, sample_rate=SR, random_state=0)
@@ -248,9 +248,9 @@ def _with_batch_norms():
     ("backend", "kind"), [("nccl", nn.SyncBatchNorm), ("gloo", GlobalBatchNorm)]
 )
 def test_convert_sync_batchnorm_picks_by_device_and_backend(monkeypatch, backend, kind):
-    import skaudio.distributed as distributed
+    import skaudio.layers as layers
 
-    monkeypatch.setattr(distributed, "_process_group_backend", lambda: backend)
+    monkeypatch.setattr(layers, "_process_group_backend", lambda: backend)
     model = _with_batch_norms()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     weight = model[1].weight

@@ -23,7 +23,7 @@ from skaudio import (
     ContrastiveAudioEmbedder,
     CPCEmbedder,
     TokenTransformerEmbedder,
-    distributed,
+    _collectives,
 )
 from skaudio.datasets import make_tones
 from skaudio.encoders import CNNEncoder
@@ -33,8 +33,9 @@ from skaudio.losses import (
     COLACriterion,
     ContrastiveCrossEntropy,
     CPCCriterion,
-    _contrastive,
-    _multi_strategy,
+    _cola,
+    _nt_xent,
+    _supervised,
     cpc_infonce,
     cpc_step_weights,
 )
@@ -560,7 +561,7 @@ def test_the_sampler_of_clip_negatives_is_unchanged():
 
 
 def test_nt_xent_targets_are_made_on_the_device_as_before():
-    _, targets = _contrastive._nt_xent_logits(torch.randn(5, 3), torch.randn(5, 3), 0.5)
+    _, targets = _nt_xent._nt_xent_logits(torch.randn(5, 3), torch.randn(5, 3), 0.5)
     assert torch.equal(targets, torch.cat([torch.arange(5, 10), torch.arange(5)]))
 
 
@@ -578,7 +579,7 @@ def test_the_masked_supervised_term_has_the_old_value(target):
     logits = torch.randn(20, 3, generator=g).requires_grad_()
     loss = torch.tensor(1.5)
     target = torch.tensor(target)
-    new = _contrastive._add_supervised(loss, logits, target, 0.7)
+    new = _supervised._add_supervised(loss, logits, target, 0.7)
     old = _old_add_supervised(loss, logits, target, 0.7)
     torch.testing.assert_close(new, old, rtol=1e-7, atol=0)
     (grad,) = torch.autograd.grad(new, logits)
@@ -590,7 +591,7 @@ def test_the_masked_supervised_term_has_the_old_value(target):
 
 def test_cola_metrics_reuse_the_losses_of_forward():
     g = torch.Generator().manual_seed(0)
-    output = _multi_strategy.COLAOutput(
+    output = _cola.COLAOutput(
         torch.randn(4, 4, generator=g),
         frame_logits=torch.randn(8, 5, 5, generator=g),
         pitch_shifted=torch.randn(4, 5, generator=g),
@@ -599,10 +600,10 @@ def test_cola_metrics_reuse_the_losses_of_forward():
     )
     criterion = COLACriterion(frame_weight=0.5, pitch_weight=0.5)
     reference = COLACriterion(frame_weight=0.5, pitch_weight=0.5).metrics(output)  # no forward
-    frame, pitch = _multi_strategy.frame_contrastive_loss, _multi_strategy.pitch_shift_loss
+    frame, pitch = _cola.frame_contrastive_loss, _cola.pitch_shift_loss
     with (
-        mock.patch.object(_multi_strategy, "frame_contrastive_loss", wraps=frame) as frames,
-        mock.patch.object(_multi_strategy, "pitch_shift_loss", wraps=pitch) as pitches,
+        mock.patch.object(_cola, "frame_contrastive_loss", wraps=frame) as frames,
+        mock.patch.object(_cola, "pitch_shift_loss", wraps=pitch) as pitches,
     ):
         criterion(output)
         metrics = criterion.metrics(output)
@@ -666,16 +667,16 @@ def test_gather_with_equal_shards_skips_the_shape_exchange(monkeypatch):
         for piece in pieces:
             piece.copy_(tensor)
 
-    monkeypatch.setattr(distributed, "world_size", lambda: 2)
-    monkeypatch.setattr(distributed.dist, "all_gather", all_gather)
+    monkeypatch.setattr(_collectives, "world_size", lambda: 2)
+    monkeypatch.setattr(_collectives.dist, "all_gather", all_gather)
     x = torch.arange(6.0).reshape(3, 2)
-    with HostReads() as counter, distributed._equal_shards():
-        gathered = distributed._gather(x, with_grad=False)
+    with HostReads() as counter, _collectives._equal_shards():
+        gathered = _collectives._gather(x, with_grad=False)
     assert calls == [(3, 2)] and counter.reads == []  # the rows only
     assert torch.equal(gathered, torch.cat([x, x]))
     calls.clear()
     with HostReads() as counter:
-        gathered = distributed._gather(x, with_grad=False)
+        gathered = _collectives._gather(x, with_grad=False)
     assert torch.equal(gathered, torch.cat([x, x]))
     assert calls == [(2,), (3, 2)]  # the shapes first, read back to the host
     assert [read for read, _ in counter.reads] == ["tolist", "tolist"]

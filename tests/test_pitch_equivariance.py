@@ -274,6 +274,7 @@ def _tone(f0, decay, phases, n_samples, rng):
     return (x / np.abs(x).max() + 0.05 * rng.standard_normal(n_samples)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_the_head_learns_relative_pitch_that_holds_for_real_pitch_changes():
     """A short fit on tones: the head predicts the warp's shift, and real pitch changes."""
     X, _ = make_tones(n_clips=64, sample_rate=SR, duration=(0.3, 0.5), random_state=0)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import skaudio._torch_utils as torch_utils
-import skaudio.estimators._base as base
+import skaudio.estimators._trainer as base
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
 from skaudio._torch_utils import (
     autocast,
@@ -467,6 +467,7 @@ def _gpu_check():
     return gpu_check
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_gpu_check_without_cuda_says_so_and_exits_0():
     result = subprocess.run(

@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch import NeuralNetRegressor
 
-import skaudio.estimators._base as base
+import skaudio.estimators._trainer as base
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
 from skaudio.datasets import make_tones
 from skaudio.training import LearningRateSchedule, SelfSupervisedNet

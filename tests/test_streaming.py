@@ -133,6 +133,7 @@ def test_fit_and_transform_on_paths_equal_fit_and_transform_on_arrays(make_embed
     )
 
 
+@pytest.mark.slow
 def test_workers_read_in_parallel_reproducibly(tone_files):
     embedder = COLAEmbedder(**{**SMALL, "max_epochs": 2}, num_workers=2)
     first = embedder.fit(tone_files).transform(tone_files)

@@ -1,5 +1,6 @@
 """Public scikit-learn estimators."""
 
+from ._base import BaseAudioEmbedder
 from .cola import COLAEmbedder
 from .contrastive import ContrastiveAudioEmbedder
 from .cpc import CPCEmbedder
@@ -7,6 +8,7 @@ from .presets import make_byol_a
 from .token_transformer import TokenTransformerEmbedder
 
 __all__ = [
+    "BaseAudioEmbedder",
     "COLAEmbedder",
     "CPCEmbedder",
     "ContrastiveAudioEmbedder",

@@ -13,12 +13,12 @@ from ..heads import make_similarity
 from ..losses import COLACriterion
 from ..models import COLAModel
 from ..training import SegmentPairDataset
-from ._base import BaseAudioEmbedder
+from ._base import BaseWindowEmbedder
 
 __all__ = ["COLAEmbedder"]
 
 
-class COLAEmbedder(BaseAudioEmbedder):
+class COLAEmbedder(BaseWindowEmbedder):
     """Self-supervised audio embeddings by COLA (Saeed, Grangier & Zeghidour, 2021).
 
     Pretraining draws two random segments of ``segment_seconds`` from every clip. Their
@@ -109,99 +109,7 @@ class COLAEmbedder(BaseAudioEmbedder):
         ones, :class:`~skaudio.augment.BatchStandardize`) are refused: COLA embeds
         raw log-mel inputs (use :class:`~skaudio.ContrastiveAudioEmbedder` with
         ``input_normalization="dataset"`` for them).
-    batch_size : int, default=256
-        Clips per pretraining batch; the other clips of a batch are the negatives.
-    max_epochs : int, default=100
-        Pretraining epochs. ``0`` keeps the randomly initialised encoder: the baseline
-        that pretraining must beat.
-    lr : float, default=1e-3
-        AdamW learning rate.
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        Learning rate of each optimiser step (one per batch) after the warmup:
-        ``"constant"`` keeps ``lr``; ``"cosine"`` decays it from ``lr`` along a half
-        cosine over the steps of ``max_epochs``, to 0 one step after the last (see
-        :class:`skaudio.training.LearningRateSchedule`). Continued training
-        (:meth:`partial_fit`, ``warm_start``) restarts the schedule over the epochs of
-        that call at ``lr``, without a new warmup (a warm restart, as in SGDR: the
-        weights and the optimiser's moment estimates are trained already); no step
-        trains at 0. With ``"cosine"``, a checkpoint resumes only under the same
-        ``max_epochs``. ``history_`` records the rate of every batch and epoch as
-        ``lr``.
-    warmup_epochs : float, default=0.0
-        Epochs over which the rate rises linearly, step by step, from ``lr / W`` to
-        ``lr`` at the start of pretraining (``W`` steps: ``warmup_epochs`` times the
-        batches per epoch, rounded up; the global batches, as many in every process
-        of distributed training), before either schedule; 0 for none. A fit shorter
-        than its warmup ends below ``lr``.
-    weight_decay : float, default=0.0
-        AdamW weight decay.
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
-        ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``; ``"cuda:N"`` names
-        a visible GPU.
-    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        Arithmetic of pretraining's forward pass. ``"bf16"`` and ``"fp16"`` run the
-        encoder and heads under ``torch.autocast`` (matmuls and convolutions in half
-        precision); the weights, the optimiser, the log-mel frontend, the
-        similarities and the losses stay float32. ``"fp16"`` adds loss scaling
-        (:class:`skaudio.training.GradScaling`, saved in checkpoints). ``"auto"`` is
-        ``"bf16"`` on a CUDA GPU with native bf16 (Ampere and later) and ``"fp32"``
-        elsewhere, CPU included (CPU results are unchanged). bf16 is the CUDA default
-        because it has float32's exponent range: nothing overflows and no loss
-        scaling is needed, tensor cores run it at several times the float32 rate, and
-        its 8-bit mantissa is kept away from the parts that need precision. On CUDA,
-        ``fit`` also turns on TF32 matmuls and convolutions and cuDNN autotuning (set
-        back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
-        float32. Run-only: a checkpoint resumes under another precision; continued
-        training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
-        ``precision_``. On the CPU training is deterministic in every precision; on
-        CUDA, only with ``deterministic=True``.
-    compile : bool, default=False
-        Compile the encoder with ``torch.compile`` for pretraining and embedding, in
-        place (``nn.Module.compile`` on the encoder's submodules): state-dict keys,
-        checkpoints and pickles are unchanged; an unpickled embedder compiles again
-        on first use (set ``compile=False`` to embed where no C++ compiler is
-        installed). The first batches are slow while it compiles, and a batch of a
-        new shape (the last, smaller one) compiles again; later batches run fused
-        kernels, worth it on a GPU for long runs. Compiled kernels may round
-        differently: embeddings agree with ``compile=False`` to float32 tolerance,
-        not bit for bit. Run-only.
-    deterministic : bool, default=False
-        Pretrain with torch's deterministic algorithms
-        (``torch.use_deterministic_algorithms(True)``, cuDNN autotuning off and,
-        unless the environment sets it, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), all
-        restored after the call: on CUDA, fits with the same int ``random_state``
-        on the same GPU, torch and CUDA versions then repeat, at some cost in speed;
-        an operation that has no deterministic CUDA implementation raises a
-        ``RuntimeError`` that names it. The CPU needs none of it: results and resumed
-        checkpoints repeat exactly either way, and it changes no result there.
-        Run-only.
-    num_workers : int, default=0
-        Data-loader processes that read, resample and crop the audio while the model
-        trains (and read files for :meth:`transform`); 0 reads in the main process.
-        Files given as paths are always read on demand, never all at once.
-    checkpoint_dir : str, path or None, default=None
-        Folder where pretraining saves a checkpoint after every epoch (weights,
-        optimiser, history, random states). Fitting again with the same folder, the
-        same parameters and the same data resumes from the last complete epoch, e.g.
-        after the process was killed, and ends at ``max_epochs`` in all, exactly as
-        an uninterrupted run; a corrupt checkpoint or one from another configuration
-        raises a ``ValueError``.
-    warm_start : bool, default=False
-        When True and already fitted, :meth:`fit` continues pretraining the same
-        network for ``max_epochs`` more epochs on the new data instead of starting
-        over (:meth:`partial_fit` continues by one epoch).
-    distributed : bool, default=False
-        Pretrain as one process of a multi-process run (PyTorch DDP through
-        accelerate; start the script with ``accelerate launch`` or ``torchrun``):
-        ``batch_size`` is the global batch, split between the processes; contrastive
-        negatives and batch-norm statistics come from the global batch. Needs the
-        ``distributed`` extra; a lone process trains as usual.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, segment sampling, batch order, augmentations and
-        pitch shifts. An int gives identical results across calls (on the same
-        device).
-    verbose : int, default=0
-        ``1`` or more shows a progress bar and the loss per epoch.
+    {shared_parameters}
 
     Attributes
     ----------
@@ -245,8 +153,13 @@ class COLAEmbedder(BaseAudioEmbedder):
     (3, 32)
     """
 
+    _parameter_notes = {
+        "batch_size": ("Here clips; the other clips of a batch are the negatives."),
+        "random_state": ("Its own draws: the augmentations and the pitch shifts."),
+    }
+
     _parameter_constraints: dict = {
-        **BaseAudioEmbedder._parameter_constraints,
+        **BaseWindowEmbedder._parameter_constraints,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "readout_bands": [Interval(Integral, 1, None, closed="left")],
         "similarity": [StrOptions({"bilinear", "cosine"})],
@@ -386,7 +299,12 @@ class COLAEmbedder(BaseAudioEmbedder):
         return float(values[0]), float(values[1])
 
     def _build_criterion(self) -> COLACriterion:
-        return COLACriterion(self.frame_weight, self.pitch_weight, self.frame_margin)
+        return COLACriterion(
+            self.frame_weight,
+            self.pitch_weight,
+            self.frame_margin,
+            gather_distributed=self.distributed,
+        )
 
     def _training_dataset(self, clips, targets, rng: np.random.Generator) -> SegmentPairDataset:
         return SegmentPairDataset(clips, self._segment_length, rng)

@@ -22,7 +22,7 @@ from ..losses import (
 )
 from ..models import BYOLModel, ContrastiveModel
 from ..training import SegmentPairDataset
-from ._base import BaseAudioEmbedder
+from ._base import BaseWindowEmbedder
 
 __all__ = ["ContrastiveAudioEmbedder"]
 
@@ -103,7 +103,7 @@ def _labelled(y: np.ndarray) -> np.ndarray:
     )
 
 
-class ContrastiveAudioEmbedder(BaseAudioEmbedder):
+class ContrastiveAudioEmbedder(BaseWindowEmbedder):
     """Audio embeddings by contrasting augmented views (SimCLR; CLAR; Verma & Smith).
 
     Each clip gives two random segments of ``segment_seconds``; each is augmented
@@ -247,92 +247,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         segment and is low-passed at that share of the Nyquist frequency (4
         semitones: 0.79), what every speed of the range fills: an empty edge would
         tell the shift without any pitch.
-    batch_size : int, default=256
-        Clips per batch (``2 * batch_size`` views).
-    max_epochs : int, default=100
-        Pretraining epochs; ``0`` keeps the randomly initialised encoder.
-    lr : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        Learning rate of each optimiser step (one per batch) after the warmup:
-        ``"constant"`` keeps ``lr``; ``"cosine"`` decays it from ``lr`` along a half
-        cosine over the steps of ``max_epochs``, to 0 one step after the last (see
-        :class:`skaudio.training.LearningRateSchedule`). Continued training
-        (:meth:`partial_fit`, ``warm_start``) restarts the schedule over the epochs of
-        that call at ``lr``, without a new warmup (a warm restart, as in SGDR: the
-        weights and the optimiser's moment estimates are trained already); no step
-        trains at 0. With ``"cosine"``, a checkpoint resumes only under the same
-        ``max_epochs``. ``history_`` records the rate of every batch and epoch as
-        ``lr``.
-    warmup_epochs : float, default=0.0
-        Epochs over which the rate rises linearly, step by step, from ``lr / W`` to
-        ``lr`` at the start of pretraining (``W`` steps: ``warmup_epochs`` times the
-        batches per epoch, rounded up; the global batches, as many in every process
-        of distributed training), before either schedule; 0 for none. A fit shorter
-        than its warmup ends below ``lr``.
-    weight_decay : float, default=0.0
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
-        ``"auto"`` picks ``"cuda"`` when available, else ``"cpu"``.
-    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        Arithmetic of pretraining's forward pass. ``"bf16"`` and ``"fp16"`` run the
-        encoder and heads under ``torch.autocast`` (matmuls and convolutions in half
-        precision); the weights, the optimiser, the log-mel frontend, the
-        similarities and the losses stay float32. ``"fp16"`` adds loss scaling
-        (:class:`skaudio.training.GradScaling`, saved in checkpoints). ``"auto"`` is
-        ``"bf16"`` on a CUDA GPU with native bf16 (Ampere and later) and ``"fp32"``
-        elsewhere, CPU included (CPU results are unchanged). bf16 is the CUDA default
-        because it has float32's exponent range: nothing overflows and no loss
-        scaling is needed, tensor cores run it at several times the float32 rate, and
-        its 8-bit mantissa is kept away from the parts that need precision. On CUDA,
-        ``fit`` also turns on TF32 matmuls and convolutions and cuDNN autotuning (set
-        back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
-        float32. Run-only: a checkpoint resumes under another precision; continued
-        training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
-        ``precision_``. On the CPU training is deterministic in every precision; on
-        CUDA, only with ``deterministic=True``.
-    compile : bool, default=False
-        Compile the encoder with ``torch.compile`` for pretraining and embedding, in
-        place (``nn.Module.compile`` on the encoder's submodules): state-dict keys,
-        checkpoints and pickles are unchanged; an unpickled embedder compiles again
-        on first use (set ``compile=False`` to embed where no C++ compiler is
-        installed). The first batches are slow while it compiles, and a batch of a
-        new shape (the last, smaller one) compiles again; later batches run fused
-        kernels, worth it on a GPU for long runs. Compiled kernels may round
-        differently: embeddings agree with ``compile=False`` to float32 tolerance,
-        not bit for bit. Run-only.
-    deterministic : bool, default=False
-        Pretrain with torch's deterministic algorithms
-        (``torch.use_deterministic_algorithms(True)``, cuDNN autotuning off and,
-        unless the environment sets it, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), all
-        restored after the call: on CUDA, fits with the same int ``random_state``
-        on the same GPU, torch and CUDA versions then repeat, at some cost in speed;
-        an operation that has no deterministic CUDA implementation raises a
-        ``RuntimeError`` that names it. The CPU needs none of it: results and resumed
-        checkpoints repeat exactly either way, and it changes no result there.
-        Run-only.
-    num_workers : int, default=0
-        Data-loader processes that read, resample and crop the audio while the model
-        trains (and read files for :meth:`transform`); 0 reads in the main process.
-        Files given as paths are always read on demand, never all at once.
-    checkpoint_dir : str, path or None, default=None
-        Folder where pretraining saves a checkpoint after every epoch (weights,
-        optimiser, history, random states). Fitting again with the same folder, the
-        same parameters and the same data resumes from the last complete epoch, e.g.
-        after the process was killed, and ends at ``max_epochs`` in all, exactly as
-        an uninterrupted run; a corrupt checkpoint or one from another configuration
-        raises a ``ValueError``.
-    warm_start : bool, default=False
-        When True and already fitted, :meth:`fit` continues pretraining the same
-        network for ``max_epochs`` more epochs on the new data instead of starting
-        over (:meth:`partial_fit` continues by one epoch).
-    distributed : bool, default=False
-        Pretrain as one process of a multi-process run (PyTorch DDP through
-        accelerate; start the script with ``accelerate launch`` or ``torchrun``):
-        ``batch_size`` is the global batch, split between the processes; contrastive
-        negatives and batch-norm statistics come from the global batch. Needs the
-        ``distributed`` extra; a lone process trains as usual.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, segment sampling, batch order and augmentations.
-    verbose : int, default=0
+    {shared_parameters}
 
     Attributes
     ----------
@@ -386,8 +301,15 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
     (2, 32)
     """
 
+    _parameter_notes = {
+        "batch_size": ("Here clips (``2 * batch_size`` views)."),
+        "random_state": (
+            "Its own draws: the augmentations and the crops that ``input_normalization`` measures."
+        ),
+    }
+
     _parameter_constraints: dict = {
-        **BaseAudioEmbedder._parameter_constraints,
+        **BaseWindowEmbedder._parameter_constraints,
         "input_representation": [StrOptions({"logmel", "waveform"})],
         "input_normalization": [StrOptions({"auto", "none", "dataset"})],
         "augmentations": [str, list, tuple],
@@ -503,7 +425,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
                 "and teaches the encoder nothing; fit on at least 2 clips with "
                 "batch_size >= 2",
                 DegenerateTrainingWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _check_targets(self, y, n_clips: int, *, continuing: bool = False) -> np.ndarray | None:
@@ -620,7 +542,7 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         if self.pitch_weight > 0:
             settings["pitch_shift_semitones"] = self.pitch_shift_semitones
         if self.objective == "byol":
-            # the schedule's length is set from the data in _train
+            # the schedule's length is set from the data in _prepare_model
             return BYOLModel(**settings, momentum=self.byol_momentum)
         return ContrastiveModel(**settings)
 
@@ -628,50 +550,24 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         """Optimiser steps of ``epochs`` epochs over ``dataset`` (the last batch may be short)."""
         return math.ceil(len(dataset) / self.batch_size) * epochs
 
-    def _train(self, module, criterion, dataset, rng, *, clips, **kwargs):
-        """Set the model's data-dependent state, then train (see the base class).
+    def _prepare_model(self, module, dataset, clips, epochs: int, *, continuing: bool) -> None:
+        """The model's data-dependent state, before ``epochs`` epochs of training.
 
-        Before the first epoch: the dataset statistics of ``input_normalization``
-        (from a seed drawn from torch in fit's seeded block, so a function of
-        ``random_state``, the same in every process of a distributed run) and the
-        length of BYOL's momentum schedule. A resumed run sets both again, then loads
-        the checkpoint's (the same) values with the weights.
+        A first fit measures the dataset statistics of ``input_normalization`` (from
+        a seed drawn from torch in fit's seeded block, so a function of
+        ``random_state``, the same in every process of a distributed run; continued
+        training keeps them). BYOL's momentum schedule restarts over the optimiser
+        steps of the call. A resumed run sets both again, then loads the
+        checkpoint's (the same) values with the weights.
         """
-        if getattr(module, "normalizes_input", False):
+        if not continuing and getattr(module, "normalizes_input", False):
             seed = int(torch.randint(2**31 - 1, (1,)))
             mean, std = _log_mel_statistics(
                 module.frontend, clips, self._segment_length, self.batch_size, seed
             )
             module.set_input_statistics(mean, std)
         if isinstance(module, BYOLModel):
-            module.restart_momentum_schedule(self._steps(dataset, self.max_epochs))
-        return super()._train(module, criterion, dataset, rng, clips=clips, **kwargs)
-
-    def _continue(self, X, y, epochs: int) -> None:
-        """Continued training; BYOL's momentum schedule restarts over its steps.
-
-        An interrupted (or failed) continuation leaves the schedule as it was.
-        """
-        model = self.net_.module_
-        if not isinstance(model, BYOLModel):
-            return super()._continue(X, y, epochs)
-        before = model.target_step.clone(), model.target_steps.clone()
-        self._continuation_epochs = epochs  # read by _continue_dataset
-        try:
-            super()._continue(X, y, epochs)
-        except BaseException:
-            model.target_step.copy_(before[0])
-            model.target_steps.copy_(before[1])
-            raise
-        finally:
-            del self._continuation_epochs
-
-    def _continue_dataset(self, clips, targets, rng):
-        dataset = super()._continue_dataset(clips, targets, rng)
-        model = self.net_.module_
-        if isinstance(model, BYOLModel):
-            model.restart_momentum_schedule(self._steps(dataset, self._continuation_epochs))
-        return dataset
+            module.restart_momentum_schedule(self._steps(dataset, epochs))
 
     def _build_criterion(self) -> nn.Module:
         """The objective's criterion, wrapped with the pitch term when ``pitch_weight > 0``."""
@@ -684,7 +580,9 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
         self,
     ) -> NTXentCriterion | BarlowTwinsCriterion | VICRegCriterion | BYOLCriterion:
         if self.objective == "byol":
-            return BYOLCriterion(supervised_weight=self.supervised_weight)
+            return BYOLCriterion(
+                supervised_weight=self.supervised_weight, gather_distributed=self.distributed
+            )
         if self.objective == "barlow_twins":
             # 1 / dim: each row of the cross-correlation weighs its dim - 1 off-diagonal
             # entries about as much as its diagonal one, at every width. The paper's
@@ -694,10 +592,15 @@ class ContrastiveAudioEmbedder(BaseAudioEmbedder):
             return BarlowTwinsCriterion(
                 off_diagonal_weight=1.0 / self.projection_dim,
                 supervised_weight=self.supervised_weight,
+                gather_distributed=self.distributed,
             )
         if self.objective == "vicreg":
-            return VICRegCriterion(supervised_weight=self.supervised_weight)
-        return NTXentCriterion(self.temperature, self.supervised_weight)
+            return VICRegCriterion(
+                supervised_weight=self.supervised_weight, gather_distributed=self.distributed
+            )
+        return NTXentCriterion(
+            self.temperature, self.supervised_weight, gather_distributed=self.distributed
+        )
 
     def _training_dataset(self, clips, targets, rng: np.random.Generator):
         return SegmentPairDataset(clips, self._segment_length, rng, targets)

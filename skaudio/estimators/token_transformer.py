@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback, EarlyStopping
 from torch.utils.data import Dataset
 
+from .._inference import evaluation_mode, next_token_counts
 from ..clips import as_clips
 from ..encoders import PatchAutoencoder
 from ..exceptions import DegenerateTrainingWarning
@@ -22,7 +23,7 @@ from ..losses import NextTokenCriterion, ReconstructionCriterion
 from ..models import TokenTransformerModel
 from ..models.token_transformer import NextTokenTransformer, PatchReconstruction
 from ..training import TokenWindowDataset
-from ._base import BaseAudioEmbedder, _evaluation_mode
+from ._base import BaseSequenceEmbedder
 
 __all__ = ["TokenTransformerEmbedder", "codebook_statistics"]
 
@@ -96,8 +97,8 @@ class _TokenWindows(Dataset):
 class _HeldOutTokens(Dataset):
     """The transformer's training windows, carrying the validation windows of other clips.
 
-    It iterates as ``training``; :func:`_held_out_split`, the net's ``train_split``,
-    hands skorch the pair.
+    It iterates as ``training``; the trainer validates on ``validation`` after every
+    epoch (the net's ``train_split`` hands skorch the pair).
     """
 
     def __init__(self, training: Dataset, validation: Dataset) -> None:
@@ -109,11 +110,6 @@ class _HeldOutTokens(Dataset):
 
     def __getitem__(self, index: int):
         return self.training[index]
-
-
-def _held_out_split(dataset, y=None, **fit_params):
-    """skorch ``train_split``: the training and validation parts of a :class:`_HeldOutTokens`."""
-    return getattr(dataset, "training", dataset), getattr(dataset, "validation", None)
 
 
 class _HeldOutAccuracy(Callback):
@@ -219,7 +215,7 @@ class _HeldOutStopping(EarlyStopping):
         self.resumed_ = True
 
 
-class TokenTransformerEmbedder(BaseAudioEmbedder):
+class TokenTransformerEmbedder(BaseSequenceEmbedder):
     """Audio embeddings from a transformer trained to predict the next audio token
     (Verma & Smith, "A framework for contrastive and generative learning of audio
     representations", 2020).
@@ -286,98 +282,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
     tol : float, default=0.0
         Smallest rise of the held-out accuracy (absolute) that counts as an
         improvement.
-    batch_size : int, default=256
-        Patches per autoencoder batch and token windows per transformer batch.
-    max_epochs : int, default=10
-        Epochs of each neural stage (autoencoder, transformer; the transformer's
-        may end earlier, see ``validation_fraction``). Each transformer epoch
-        shows every transition at every position of the context. ``0`` leaves both
-        untrained (the k-means codebook is still fitted, on the random codes): the
-        baseline to beat.
-    lr : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        Learning rate of each optimiser step (one per batch) after the warmup:
-        ``"constant"`` keeps ``lr``; ``"cosine"`` decays it from ``lr`` along a half
-        cosine over the steps of ``max_epochs``, to 0 one step after the last (see
-        :class:`skaudio.training.LearningRateSchedule`). Continued training
-        (:meth:`partial_fit`, ``warm_start``) restarts the schedule over the epochs of
-        that call at ``lr``, without a new warmup (a warm restart, as in SGDR: the
-        weights and the optimiser's moment estimates are trained already); no step
-        trains at 0. With ``"cosine"``, a checkpoint resumes only under the same
-        ``max_epochs``. ``history_`` records the rate of every batch and epoch as
-        ``lr``. Each neural stage (autoencoder, transformer) follows it over its own
-        epochs and batches.
-    warmup_epochs : float, default=0.0
-        Epochs over which the rate rises linearly, step by step, from ``lr / W`` to
-        ``lr`` at the start of pretraining (``W`` steps: ``warmup_epochs`` times the
-        batches per epoch, rounded up; the global batches, as many in every process
-        of distributed training), before either schedule; 0 for none. A fit shorter
-        than its warmup ends below ``lr``.
-    weight_decay : float, default=0.0
-    device : str, default="auto"
-    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        Arithmetic of pretraining's forward pass. ``"bf16"`` and ``"fp16"`` run the
-        encoder and heads under ``torch.autocast`` (matmuls and convolutions in half
-        precision); the weights, the optimiser, the log-mel frontend, the
-        similarities and the losses stay float32. ``"fp16"`` adds loss scaling
-        (:class:`skaudio.training.GradScaling`, saved in checkpoints). ``"auto"`` is
-        ``"bf16"`` on a CUDA GPU with native bf16 (Ampere and later) and ``"fp32"``
-        elsewhere, CPU included (CPU results are unchanged). bf16 is the CUDA default
-        because it has float32's exponent range: nothing overflows and no loss
-        scaling is needed, tensor cores run it at several times the float32 rate, and
-        its 8-bit mantissa is kept away from the parts that need precision. On CUDA,
-        ``fit`` also turns on TF32 matmuls and convolutions and cuDNN autotuning (set
-        back afterwards) and uses the fused AdamW. :meth:`transform` always embeds in
-        float32. Run-only: a checkpoint resumes under another precision; continued
-        training (:meth:`partial_fit`, ``warm_start``) keeps the first fit's
-        ``precision_``. On the CPU training is deterministic in every precision; on
-        CUDA, only with ``deterministic=True``.
-    compile : bool, default=False
-        Compile the encoder with ``torch.compile`` for pretraining and embedding, in
-        place (``nn.Module.compile`` on the encoder's submodules): state-dict keys,
-        checkpoints and pickles are unchanged; an unpickled embedder compiles again
-        on first use (set ``compile=False`` to embed where no C++ compiler is
-        installed). The first batches are slow while it compiles, and a batch of a
-        new shape (the last, smaller one) compiles again; later batches run fused
-        kernels, worth it on a GPU for long runs. Compiled kernels may round
-        differently: embeddings agree with ``compile=False`` to float32 tolerance,
-        not bit for bit. Run-only.
-    deterministic : bool, default=False
-        Pretrain with torch's deterministic algorithms
-        (``torch.use_deterministic_algorithms(True)``, cuDNN autotuning off and,
-        unless the environment sets it, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``), all
-        restored after the call: on CUDA, fits with the same int ``random_state``
-        on the same GPU, torch and CUDA versions then repeat, at some cost in speed;
-        an operation that has no deterministic CUDA implementation raises a
-        ``RuntimeError`` that names it. The CPU needs none of it: results and resumed
-        checkpoints repeat exactly either way, and it changes no result there.
-        Run-only.
-    num_workers : int, default=0
-        Data-loader processes that read, resample and crop the audio while the model
-        trains (and read files for :meth:`transform`); 0 reads in the main process.
-        Files given as paths are always read on demand, never all at once.
-    checkpoint_dir : str, path or None, default=None
-        Folder where pretraining saves a checkpoint after every epoch (weights,
-        optimiser, history, random states). Fitting again with the same folder, the
-        same parameters and the same data resumes from the last complete epoch, e.g.
-        after the process was killed, and ends at ``max_epochs`` in all, exactly as
-        an uninterrupted run; a corrupt checkpoint or one from another configuration
-        or other data raises a ``ValueError``. Each neural stage has its own
-        checkpoint (``autoencoder.pt``, ``transformer.pt``); the transformer's is
-        resumed only with the autoencoder and codebook it was trained on, and trained
-        over otherwise (e.g. after ``max_epochs`` was raised).
-    warm_start : bool, default=False
-        When True and already fitted, :meth:`fit` continues pretraining the same
-        network for ``max_epochs`` more epochs on the new data instead of starting
-        over (:meth:`partial_fit` continues by one epoch).
-    distributed : bool, default=False
-        Pretrain as one process of a multi-process run (PyTorch DDP through
-        accelerate; start the script with ``accelerate launch`` or ``torchrun``):
-        ``batch_size`` is the global batch, split between the processes; contrastive
-        negatives and batch-norm statistics come from the global batch. Needs the
-        ``distributed`` extra; a lone process trains as usual.
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+    {shared_parameters}
 
     Attributes
     ----------
@@ -425,12 +330,33 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
     True
     """
 
+    _parameter_notes = {
+        "batch_size": (
+            "Here patches per autoencoder batch and token windows per transformer batch."
+        ),
+        "max_epochs": (
+            "Here the epochs of each neural stage (autoencoder, transformer; the "
+            "transformer's may end earlier, see ``validation_fraction``). Each "
+            "transformer epoch shows every transition at every position of the "
+            "context. ``0`` leaves both untrained (the k-means codebook is still "
+            "fitted, on the random codes)."
+        ),
+        "lr_schedule": (
+            "Each neural stage (autoencoder, transformer) follows it over its own "
+            "epochs and batches."
+        ),
+        "checkpoint_dir": (
+            "Each neural stage has its own checkpoint (``autoencoder.pt``, "
+            "``transformer.pt``); the transformer's is resumed only with the "
+            "autoencoder and codebook it was trained on, and trained over otherwise "
+            "(e.g. after ``max_epochs`` was raised)."
+        ),
+        "random_state": ("Its own draws: the held-out clips, k-means and the corrupted tokens."),
+    }
+
     _parameter_constraints: dict = {
-        **{
-            key: value
-            for key, value in BaseAudioEmbedder._parameter_constraints.items()
-            if key not in {"segment_seconds", "encoder"}
-        },
+        **BaseSequenceEmbedder._parameter_constraints,
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "patch_frames": [Interval(Integral, 1, None, closed="left")],
         "autoencoder_width": [Interval(Integral, 1, None, closed="left")],
         "autoencoder_layers": [Interval(Integral, 1, None, closed="left")],
@@ -524,8 +450,6 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         self.random_state = random_state
         self.verbose = verbose
 
-    _embeds_whole_clips = True
-
     def _check_pretraining(self, clips) -> None:
         """Warn when every clip is a single patch: there is no next token to predict."""
         hop = self._build_frontend().hop_length
@@ -539,7 +463,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
                 f"least {needed} samples ({needed / self.sample_rate:.3g} s) or a smaller "
                 "patch_frames",
                 DegenerateTrainingWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     @property
@@ -621,42 +545,33 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             _TokenWindows(_consecutive_windows(validation, self.context_tokens, self.n_tokens)),
         )
 
-    def _new_net(self, module, criterion, callbacks=None, *, distributed=False):
-        # the transformer's net validates on the held-out clips and stops early; the
-        # validation callbacks come before the checkpoint's, which saves their state
-        held_out = isinstance(module, TokenTransformerModel) and self.validation_fraction > 0
-        if held_out:
-            callbacks = [
-                ("valid_pretext_acc", _HeldOutAccuracy()),
-                ("early_stopping", _HeldOutStopping(self.n_iter_no_change, self.tol)),
-                *(callbacks or []),
-            ]
-        net = super()._new_net(module, criterion, callbacks, distributed=distributed)
-        if held_out:
-            net.train_split = _held_out_split
-        return net
+    def _fit_callbacks(self, module) -> list:
+        """The transformer's validation on the held-out clips and its early stopping.
 
-    def _train(self, module, criterion, dataset, rng, **kwargs):
-        net = super()._train(module, criterion, dataset, rng, **kwargs)
-        stopping = dict(net.callbacks_).get("early_stopping")
+        They belong to the first fit (continued training trains on all of its clips,
+        without early stopping) and come before the checkpoint's callback, which
+        saves their state.
+        """
+        if not (isinstance(module, TokenTransformerModel) and self.validation_fraction > 0):
+            return []
+        return [
+            ("valid_pretext_acc", _HeldOutAccuracy()),
+            ("early_stopping", _HeldOutStopping(self.n_iter_no_change, self.tol)),
+        ]
+
+    def _end_training(self, net, module) -> None:
+        """Keep the best epoch's weights (``best_epoch_``), also when a finished run's
+        checkpoint left nothing to train."""
         if isinstance(module, TokenTransformerModel):
             self.best_epoch_ = None
-        if stopping is None:
-            return net
-        if len(net.history):
-            # also when a finished run's checkpoint left nothing to train
-            stopping.restore_best(net)
-            best = stopping.best_epoch_ if stopping.best_model_weights_ is not None else 0
-            self.best_epoch_ = int(best) or len(net.history)
-        # the validation belongs to this fit: continued training (partial_fit,
-        # warm_start) trains on all of its clips, without early stopping
-        names = {"valid_pretext_acc", "early_stopping"}
-        net.callbacks = [c for c in net.callbacks if c[0] not in names]
-        net.callbacks_ = [c for c in net.callbacks_ if c[0] not in names]
-        net.train_split = None
-        return net
+        stopping = dict(net.callbacks_).get("early_stopping")
+        if stopping is None or not len(net.history):
+            return
+        stopping.restore_best(net)
+        best = stopping.best_epoch_ if stopping.best_model_weights_ is not None else 0
+        self.best_epoch_ = int(best) or len(net.history)
 
-    def _pretrain(self, clips, targets, rng: np.random.Generator):
+    def _pretrain(self, clips, targets, rng: np.random.Generator, *, epochs=None):
         model = self._build_model().to(self.device_)
         autoencoder = model.encoder
         self.stage_seconds_ = {}
@@ -679,12 +594,13 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             patches.cpu().numpy(),
             rng,
             clips=clips,
+            epochs=epochs,
             stage="autoencoder",
         )
         self.stage_seconds_["autoencoder"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        with _evaluation_mode(autoencoder), torch.inference_mode():
+        with evaluation_mode(autoencoder), torch.inference_mode():
             codes = [autoencoder.encode(p).cpu().numpy() for p in per_clip]
         self.kmeans_ = MiniBatchKMeans(
             n_clusters=self.n_tokens,
@@ -709,6 +625,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
             dataset,
             rng,
             clips=clips,
+            epochs=epochs,
             stage="transformer",
             trained_on={"tokenizer": _tokenizer_fingerprint(model)},
         )
@@ -731,7 +648,7 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         return self._tokens(model, as_clips(X, sample_rate=self.sample_rate))
 
     def _tokens(self, model: TokenTransformerModel, clips) -> list[np.ndarray]:
-        tokens, _ = self._embed_frames(model, clips, sequence=model.tokenize)
+        tokens, _ = self._frames(model, clips, sequence=model.tokenize)
         return tokens
 
     def _continue_dataset(self, clips, targets, rng: np.random.Generator) -> TokenWindowDataset:
@@ -753,14 +670,9 @@ class TokenTransformerEmbedder(BaseAudioEmbedder):
         """
         model = self._fitted_model()
         windows = _consecutive_windows(self.tokenize(X), self.context_tokens, self.n_tokens)
-        correct = total = 0
-        with _evaluation_mode(model), torch.inference_mode():
-            for start in range(0, len(windows), self.batch_size):
-                batch = windows[start : start + self.batch_size]
-                output = model(torch.from_numpy(batch).to(self.net_.device))
-                real = output.targets >= 0
-                correct += int(((output.logits.argmax(dim=-1) == output.targets) & real).sum())
-                total += int(real.sum())
+        correct, total = next_token_counts(
+            model, windows, batch_size=self.batch_size, device=self.net_.device
+        )
         return correct / total if total else float("nan")
 
     @property

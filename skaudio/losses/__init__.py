@@ -1,48 +1,53 @@
 """Self-supervised losses as pure functions of tensors, with thin skorch criteria.
 
-- clip-level contrastive losses of COLA and SimCLR (:mod:`._contrastive`);
-- the frame-level and pitch-shift losses of multi-strategy COLA (:mod:`._multi_strategy`);
+- InfoNCE over a similarity matrix, COLA's clip loss (:mod:`._infonce`);
+- COLA's criterion, with the frame-level term of multi-strategy COLA (:mod:`._cola`);
+- relative-pitch regression: multi-strategy COLA's pitch term and the
+  pitch-equivariance term any two-view criterion can take (:mod:`._pitch`);
+- NT-Xent, SimCLR's loss (:mod:`._nt_xent`), and the semi-supervised term of the
+  two-view criteria (:mod:`._supervised`);
+- non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with their
+  criteria (:mod:`._non_contrastive`);
 - CPC's InfoNCE over future steps (:mod:`._cpc`);
-- non-contrastive two-view objectives: BYOL, Barlow Twins, VICReg, with
-  their criteria (:mod:`._non_contrastive`);
-- the pitch-equivariance term any two-view criterion can take (:mod:`._pitch`);
 - the token transformer's reconstruction and next-token losses (:mod:`._tokens`).
+
+A criterion reads what its model returns; those output types live with the models
+(:mod:`skaudio.models`), and the similarity functions with :mod:`skaudio.similarity`;
+both are re-exported here, where they were first published. Criteria that compare
+rows across the batch take ``gather_distributed``: in a distributed run they compute
+their loss over the batches of all processes.
 """
 
-from ._contrastive import (
+from ..models import (
+    BYOLOutput,
+    COLAOutput,
+    CPCOutput,
+    NextTokenOutput,
+    PitchEquivarianceOutput,
+    byol_momentum,
+)
+from ..similarity import bilinear_logits, cosine_logits
+from ._cola import COLACriterion, frame_contrastive_accuracy, frame_contrastive_loss
+from ._cpc import CPCCriterion, cpc_infonce, cpc_step_weights
+from ._infonce import (
     ContrastiveCrossEntropy,
-    NTXentCriterion,
-    bilinear_logits,
     cola_loss,
     contrastive_accuracy,
     contrastive_cross_entropy,
-    cosine_logits,
-    nt_xent_accuracy,
-    nt_xent_loss,
-)
-from ._cpc import CPCCriterion, CPCOutput, cpc_infonce, cpc_step_weights
-from ._multi_strategy import (
-    COLACriterion,
-    COLAOutput,
-    frame_contrastive_accuracy,
-    frame_contrastive_loss,
-    pitch_shift_loss,
 )
 from ._non_contrastive import (
     BarlowTwinsCriterion,
     BYOLCriterion,
-    BYOLOutput,
     VICRegCriterion,
     barlow_twins_loss,
     byol_loss,
-    byol_momentum,
     cross_correlation,
     vicreg_loss,
 )
-from ._pitch import PitchEquivarianceCriterion, PitchEquivarianceOutput
+from ._nt_xent import NTXentCriterion, nt_xent_accuracy, nt_xent_loss
+from ._pitch import PitchEquivarianceCriterion, pitch_shift_loss
 from ._tokens import (
     NextTokenCriterion,
-    NextTokenOutput,
     ReconstructionCriterion,
     next_token_accuracy,
     next_token_loss,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._torch_utils import DeviceGenerator, fp32_island
+from ..models.cpc import CPCOutput
 
-__all__ = ["CPCCriterion", "CPCOutput", "cpc_infonce", "cpc_step_weights"]
+__all__ = ["CPCCriterion", "cpc_infonce", "cpc_step_weights"]
 
 
 def cpc_step_weights(n_predict: int, scheme: str = "uniform") -> torch.Tensor:
@@ -330,36 +329,6 @@ def cpc_infonce(
     return loss, torch.cat([accuracy.to(missing.dtype), missing])
 
 
-class CPCOutput(NamedTuple):
-    """What :class:`skaudio.models.CPCModel` returns in pretraining.
-
-    The arguments of :func:`cpc_infonce`, as read by :class:`CPCCriterion`; each
-    field is also an attribute.
-
-    Parameters
-    ----------
-    z : Tensor of shape (batch, n_frames, z_dim)
-        Encoder outputs :math:`z_t`.
-    predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
-        ``predictions[k - 1, b, t]`` predicts ``z[b, t + k]`` from the context at ``t``.
-    valid : Tensor of shape (batch, n_frames), dtype bool
-        Which frames hold audio (the rest is padding).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skaudio.losses import CPCOutput
-    >>> z, valid = torch.zeros(2, 5, 4), torch.ones(2, 5, dtype=torch.bool)
-    >>> output = CPCOutput(z, torch.zeros(3, 2, 5, 4), valid)
-    >>> output.predictions.shape, output._fields
-    (torch.Size([3, 2, 5, 4]), ('z', 'predictions', 'valid'))
-    """
-
-    z: torch.Tensor
-    predictions: torch.Tensor
-    valid: torch.Tensor
-
-
 class CPCCriterion(nn.Module):
     """skorch criterion of CPC: :func:`cpc_infonce`, logging the accuracy of every step.
 
@@ -388,7 +357,8 @@ class CPCCriterion(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.losses import CPCCriterion, CPCOutput
+    >>> from skaudio.losses import CPCCriterion
+    >>> from skaudio.models import CPCOutput
     >>> _ = torch.manual_seed(0)
     >>> z = torch.nn.functional.normalize(torch.randn(4, 6, 8), dim=-1)
     >>> output = CPCOutput(z, torch.randn(2, 4, 6, 8), torch.ones(4, 6, dtype=torch.bool))

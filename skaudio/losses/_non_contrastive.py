@@ -15,24 +15,22 @@ pitch-shift regression (SPICE-style relative pitch) to any of these criteria, or
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._collectives import gather, gather_with_grad
 from .._torch_utils import fp32_island
-from ..distributed import gather, gather_with_grad
-from ._contrastive import _add_supervised
+from ..models.contrastive import BYOLOutput
+from ._supervised import _add_supervised
 
 __all__ = [
     "BYOLCriterion",
-    "BYOLOutput",
     "BarlowTwinsCriterion",
     "VICRegCriterion",
     "barlow_twins_loss",
     "byol_loss",
-    "byol_momentum",
     "cross_correlation",
     "vicreg_loss",
 ]
@@ -78,43 +76,6 @@ def byol_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     q = F.normalize(predictions.float(), dim=-1)
     z = F.normalize(targets.detach().float(), dim=-1)
     return (2 - 2 * (q * z).sum(dim=-1)).mean()
-
-
-def byol_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
-    r"""BYOL's cosine schedule of the target network's EMA momentum.
-
-    .. math::
-
-        \tau_k = 1 - (1 - \tau_{\text{base}}) \, \frac{\cos(\pi k / K) + 1}{2},
-
-    rising from :math:`\tau_{\text{base}}` at step 0 to 1 at step :math:`K`
-    (Grill et al., 2020, section 3.2).
-
-    Parameters
-    ----------
-    step : int
-        Optimiser steps done, :math:`k` (clipped to ``[0, total_steps]``).
-    total_steps : int
-        Steps of the whole run, :math:`K` (at least 1).
-    base : float, default=0.99
-        :math:`\tau_{\text{base}}`, in [0, 1].
-
-    Returns
-    -------
-    momentum : float
-
-    Examples
-    --------
-    >>> from skaudio.losses import byol_momentum
-    >>> byol_momentum(0, 100), round(byol_momentum(50, 100), 4), byol_momentum(100, 100)
-    (0.99, 0.995, 1.0)
-    """
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
-    if not 0.0 <= base <= 1.0:
-        raise ValueError(f"base must be in [0, 1], got {base}")
-    progress = min(max(step, 0), total_steps) / total_steps
-    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
 @fp32_island
@@ -274,6 +235,15 @@ class _TwoViewCriterion(nn.Module):
     """
 
     supervised_weight: float = 0.0
+    #: the default of criteria pickled before the flag existed (they gathered)
+    gather_distributed: bool = True
+
+    def _gathered(self, z1: torch.Tensor, z2: torch.Tensor, with_grad: bool = True):
+        """Both views of the global batch when ``gather_distributed``, else as they are."""
+        if not self.gather_distributed:
+            return z1, z2
+        collective = gather_with_grad if with_grad else gather
+        return collective(z1), collective(z2)
 
     def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -296,12 +266,14 @@ class _TwoViewCriterion(nn.Module):
         loss : Tensor of shape (), float32
         """
         z1, z2, class_logits = y_pred
-        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)
+        z1, z2 = self._gathered(z1, z2)
         if z1.shape[0] < 2:  # no batch statistics: 0, keeping the graph (zero gradients)
             loss = 0.0 * (z1.float().sum() + z2.float().sum())
         else:
             loss = self._loss(z1, z2)
-        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+        return _add_supervised(
+            loss, class_logits, target, self.supervised_weight, self.gather_distributed
+        )
 
 
 class BarlowTwinsCriterion(_TwoViewCriterion):
@@ -314,8 +286,8 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
     (target ``>= 0``; ``-1`` marks unlabelled clips) is added with weight
     ``supervised_weight``, exactly as in :class:`NTXentCriterion`.
 
-    The cross-correlation is a statistic of the batch: in multi-process training
-    ``z1`` and ``z2`` of all processes are gathered first
+    The cross-correlation is a statistic of the batch: with ``gather_distributed``,
+    in multi-process training ``z1`` and ``z2`` of all processes are gathered first
     (:func:`skaudio.distributed.gather_with_grad`), so it is that of the global batch
     and the loss is the same in every process. A global batch of a single clip has
     no correlation to measure: its loss is 0 (no gradient) instead of the constant
@@ -327,6 +299,10 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
         :math:`\lambda`, the weight of the off-diagonal (redundancy) term.
     supervised_weight : float, default=0.0
         Weight of the supervised cross-entropy; 0 trains without labels.
+    gather_distributed : bool, default=True
+        Whether the batch statistics and the supervised mean are over the batches of
+        all processes of a distributed run (the estimators pass their
+        ``distributed``); the identity in a single process.
 
     Attributes
     ----------
@@ -357,10 +333,16 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
 
     metric_names = ("diagonal_corr",)
 
-    def __init__(self, off_diagonal_weight: float = 5e-3, supervised_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        off_diagonal_weight: float = 5e-3,
+        supervised_weight: float = 0.0,
+        gather_distributed: bool = True,
+    ) -> None:
         super().__init__()
         self.off_diagonal_weight = off_diagonal_weight
         self.supervised_weight = supervised_weight
+        self.gather_distributed = gather_distributed
 
     def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return barlow_twins_loss(z1, z2, off_diagonal_weight=self.off_diagonal_weight)
@@ -374,7 +356,7 @@ class BarlowTwinsCriterion(_TwoViewCriterion):
         """
         z1, z2, _ = y_pred
         with torch.no_grad():
-            c = cross_correlation(gather(z1), gather(z2))
+            c = cross_correlation(*self._gathered(z1, z2, with_grad=False))
         return {"diagonal_corr": torch.diagonal(c).mean()}
 
 
@@ -388,8 +370,9 @@ class VICRegCriterion(_TwoViewCriterion):
     (target ``>= 0``; ``-1`` marks unlabelled clips) is added with weight
     ``supervised_weight``, exactly as in :class:`NTXentCriterion`.
 
-    The variance and covariance terms are statistics of the batch: in multi-process
-    training ``z1`` and ``z2`` of all processes are gathered first
+    The variance and covariance terms are statistics of the batch: with
+    ``gather_distributed``, in multi-process training ``z1`` and ``z2`` of all
+    processes are gathered first
     (:func:`skaudio.distributed.gather_with_grad`), so they are those of the global
     batch and the loss is the same in every process. A global batch of a single clip
     has no variance to measure (:func:`vicreg_loss` refuses it): its loss is 0 (no
@@ -407,6 +390,10 @@ class VICRegCriterion(_TwoViewCriterion):
         Added to the variance under the square root.
     supervised_weight : float, default=0.0
         Weight of the supervised cross-entropy; 0 trains without labels.
+    gather_distributed : bool, default=True
+        Whether the batch statistics and the supervised mean are over the batches of
+        all processes of a distributed run (the estimators pass their
+        ``distributed``); the identity in a single process.
 
     Attributes
     ----------
@@ -444,6 +431,7 @@ class VICRegCriterion(_TwoViewCriterion):
         covariance_weight: float = 1.0,
         eps: float = 1e-4,
         supervised_weight: float = 0.0,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         self.invariance_weight = invariance_weight
@@ -451,6 +439,7 @@ class VICRegCriterion(_TwoViewCriterion):
         self.covariance_weight = covariance_weight
         self.eps = eps
         self.supervised_weight = supervised_weight
+        self.gather_distributed = gather_distributed
 
     def _loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return vicreg_loss(
@@ -470,43 +459,10 @@ class VICRegCriterion(_TwoViewCriterion):
         per epoch by :class:`skaudio.training.SelfSupervisedNet`.
         """
         z1, z2, _ = y_pred
-        z = torch.cat([gather(z1), gather(z2)], dim=1).detach().float()
+        z = torch.cat(self._gathered(z1, z2, with_grad=False), dim=1).detach().float()
         if z.shape[0] < 2:
             return {"embedding_std": z.new_zeros(())}
         return {"embedding_std": z.std(dim=0).mean()}
-
-
-class BYOLOutput(NamedTuple):
-    """What :class:`skaudio.models.BYOLModel` returns in pretraining.
-
-    The input of :class:`BYOLCriterion`; each field is also an attribute. Row ``i``
-    of every field is clip ``i`` of the batch.
-
-    Parameters
-    ----------
-    predictions1, predictions2 : Tensor of shape (batch, projection_dim)
-        The online network's predictions :math:`q` of the first and second view.
-    class_logits : Tensor of shape (2 * batch, n_classes) or None
-        The classifier's logits of the online projections of ``[view 1; view 2]``
-        (semi-supervised training), or None.
-    targets1, targets2 : Tensor of shape (batch, projection_dim)
-        The target network's projections :math:`z'` of the first and second view
-        (computed without gradient).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skaudio.losses import BYOLOutput
-    >>> output = BYOLOutput(*torch.zeros(2, 4, 8), None, *torch.ones(2, 4, 8))
-    >>> output.predictions1.shape, output.class_logits, float(output.targets2.sum())
-    (torch.Size([4, 8]), None, 32.0)
-    """
-
-    predictions1: torch.Tensor
-    predictions2: torch.Tensor
-    class_logits: torch.Tensor | None
-    targets1: torch.Tensor
-    targets2: torch.Tensor
 
 
 def _normalized_std(z: torch.Tensor) -> torch.Tensor:
@@ -548,6 +504,10 @@ class BYOLCriterion(nn.Module):
     ----------
     supervised_weight : float, default=0.0
         Weight of the supervised cross-entropy; 0 trains without labels.
+    gather_distributed : bool, default=True
+        Whether the supervised mean and the ``target_std`` metric are over the
+        batches of all processes of a distributed run (the estimators pass their
+        ``distributed``); the identity in a single process.
 
     Attributes
     ----------
@@ -563,12 +523,13 @@ class BYOLCriterion(nn.Module):
 
     See Also
     --------
-    byol_loss, byol_momentum
+    byol_loss, skaudio.models.byol_momentum
 
     Examples
     --------
     >>> import torch
-    >>> from skaudio.losses import BYOLCriterion, BYOLOutput, byol_loss
+    >>> from skaudio.losses import BYOLCriterion, byol_loss
+    >>> from skaudio.models import BYOLOutput
     >>> _ = torch.manual_seed(0)
     >>> q1, q2, t1, t2 = torch.randn(4, 16, 8)  # (batch, dim) each
     >>> output = BYOLOutput(q1, q2, None, t1, t2)
@@ -581,9 +542,13 @@ class BYOLCriterion(nn.Module):
 
     metric_names = ("target_cosine", "target_std")
 
-    def __init__(self, supervised_weight: float = 0.0) -> None:
+    #: the default of criteria pickled before the flag existed (they gathered)
+    gather_distributed = True
+
+    def __init__(self, supervised_weight: float = 0.0, gather_distributed: bool = True) -> None:
         super().__init__()
         self.supervised_weight = supervised_weight
+        self.gather_distributed = gather_distributed
 
     @fp32_island
     def forward(self, y_pred: BYOLOutput, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -603,7 +568,9 @@ class BYOLCriterion(nn.Module):
         """
         q1, q2, class_logits, t1, t2 = y_pred
         loss = byol_loss(q1, t2) + byol_loss(q2, t1)
-        return _add_supervised(loss, class_logits, target, self.supervised_weight)
+        return _add_supervised(
+            loss, class_logits, target, self.supervised_weight, self.gather_distributed
+        )
 
     @fp32_island
     def metrics(self, y_pred: BYOLOutput) -> dict[str, torch.Tensor]:
@@ -615,5 +582,7 @@ class BYOLCriterion(nn.Module):
         q1, q2, _, t1, t2 = y_pred
         with torch.no_grad():
             cosine = (4 - byol_loss(q1, t2) - byol_loss(q2, t1)) / 4
-            spread = _normalized_std(torch.cat([gather(t1), gather(t2)]))
+            if self.gather_distributed:
+                t1, t2 = gather(t1), gather(t2)
+            spread = _normalized_std(torch.cat([t1, t2]))
         return {"target_cosine": cosine, "target_std": spread}

@@ -1,61 +1,65 @@
-"""The pitch-equivariance term a two-view criterion can take (SPICE-style relative pitch).
+"""Relative-pitch regression (SPICE-style): multi-strategy COLA's pitch term, and the
+pitch-equivariance term a two-view criterion can take.
 
 A head scores the pitch of each frame of a clip and of a copy shifted by a known
-number of semitones; the term is :func:`~skaudio.losses.pitch_shift_loss` of the score
-difference against the shift, added to any two-view objective's loss by
-:class:`PitchEquivarianceCriterion`.
+number of semitones; the term is :func:`pitch_shift_loss` of the score difference
+against the shift, one of the terms of :class:`~skaudio.losses.COLACriterion`, and
+added to any two-view objective's loss by :class:`PitchEquivarianceCriterion`.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .._torch_utils import fp32_island
-from ._multi_strategy import pitch_shift_loss
-from ._non_contrastive import BYOLOutput
+from ..models.contrastive import PitchEquivarianceOutput
 
-__all__ = ["PitchEquivarianceCriterion", "PitchEquivarianceOutput"]
+__all__ = ["PitchEquivarianceCriterion", "pitch_shift_loss"]
 
 
-class PitchEquivarianceOutput(NamedTuple):
-    """What a two-view model with a pitch head returns in pretraining.
+@fp32_island
+def pitch_shift_loss(
+    shifted: torch.Tensor, original: torch.Tensor, semitones: torch.Tensor
+) -> torch.Tensor:
+    r"""Pitch-shift regression of multi-strategy COLA.
 
-    :class:`skaudio.models.ContrastiveModel` and :class:`skaudio.models.BYOLModel`
-    built with ``pitch_shift_semitones`` return it: their usual output, and the
-    pitch scores of the frames of a pitch pair (a view and its pitch-shifted copy).
-    The input of
-    :class:`PitchEquivarianceCriterion`; each field is also an attribute.
+    A pitch head :math:`g` scores every frame of a segment :math:`x_b` and of its
+    copy :math:`\tilde x_b` shifted by :math:`\Delta_b` semitones; the difference of
+    the scores must equal the shift (Kuroyanagi & Komatsu, 2022, eq. 6). Least
+    squares, averaged over the :math:`T` frames and the :math:`B` clips:
+
+    .. math::
+
+        L = \frac{1}{B T} \sum_{b=1}^{B} \sum_{t=1}^{T}
+            \big(g(\tilde x_b)_t - g(x_b)_t - \Delta_b\big)^2.
 
     Parameters
     ----------
-    views : tuple or BYOLOutput
-        What the model returns without the pitch head, for the objective's criterion:
-        ``(z1, z2, class_logits)``, or a :class:`BYOLOutput`. It holds no trace of
-        the shifted copy.
-    pitch_original : Tensor of shape (batch, n_frames)
-        Pitch-head scores of the frames of the pair's original.
-    pitch_shifted : Tensor of shape (batch, n_frames)
-        Pitch-head scores of the frames of its copy shifted by ``semitones``.
+    shifted : Tensor of shape (batch, n_frames)
+        Pitch-head output on the frames of the shifted segments.
+    original : Tensor of shape (batch, n_frames)
+        Pitch-head output on the frames of the original segments.
     semitones : Tensor of shape (batch,)
-        The applied shifts, in semitones.
+        Applied shifts :math:`\Delta_b`, ``12 * log2(ratio)``.
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+        Mean squared error, in squared semitones.
 
     Examples
     --------
     >>> import torch
-    >>> from skaudio.losses import PitchEquivarianceOutput
-    >>> z1, z2 = torch.zeros(2, 4, 8)
-    >>> output = PitchEquivarianceOutput((z1, z2, None), *torch.zeros(2, 4, 3), torch.ones(4))
-    >>> output.views[0].shape, output.pitch_shifted.shape, output.semitones.shape
-    (torch.Size([4, 8]), torch.Size([4, 3]), torch.Size([4]))
+    >>> from skaudio.losses import pitch_shift_loss
+    >>> _ = torch.manual_seed(0)
+    >>> original, semitones = torch.randn(2, 5), torch.tensor([2.0, -1.0])
+    >>> round(float(pitch_shift_loss(original + semitones[:, None], original, semitones)), 3)
+    0.0
+    >>> round(float(pitch_shift_loss(original, original, semitones)), 3)  # (4 + 1) / 2
+    2.5
     """
-
-    views: tuple | BYOLOutput
-    pitch_original: torch.Tensor
-    pitch_shifted: torch.Tensor
-    semitones: torch.Tensor
+    return (shifted - original - semitones[:, None]).square().mean()
 
 
 def _pitch_error(output: PitchEquivarianceOutput) -> torch.Tensor:

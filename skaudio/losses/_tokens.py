@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._torch_utils import fp32_island
+from ..models.token_transformer import NextTokenOutput
 
 __all__ = [
     "NextTokenCriterion",
-    "NextTokenOutput",
     "ReconstructionCriterion",
     "next_token_accuracy",
     "next_token_loss",
@@ -92,31 +90,6 @@ def next_token_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return correct.sum() / real.sum().clamp_min(1)  # 0 when every step is padding
 
 
-class NextTokenOutput(NamedTuple):
-    """Next-token logits and targets: what :class:`skaudio.models.TokenTransformerModel` returns.
-
-    The input of :class:`NextTokenCriterion`; each field is also an attribute.
-
-    Parameters
-    ----------
-    logits : Tensor of shape (batch, n_steps, n_tokens)
-        Scores of every token of the vocabulary, at every step.
-    targets : Tensor of shape (batch, n_steps), dtype long
-        Id of the next token at every step; ``-1`` marks padding.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skaudio.losses import NextTokenOutput
-    >>> output = NextTokenOutput(torch.zeros(2, 3, 5), torch.tensor([[1, 2, -1], [0, 4, 3]]))
-    >>> output.logits.shape, output.targets.dtype
-    (torch.Size([2, 3, 5]), torch.int64)
-    """
-
-    logits: torch.Tensor
-    targets: torch.Tensor
-
-
 class NextTokenCriterion(nn.Module):
     """skorch criterion of the token transformer: :func:`next_token_loss`.
 
@@ -133,7 +106,8 @@ class NextTokenCriterion(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.losses import NextTokenCriterion, NextTokenOutput
+    >>> from skaudio.losses import NextTokenCriterion
+    >>> from skaudio.models import NextTokenOutput
     >>> output = NextTokenOutput(torch.zeros(2, 3, 5), torch.tensor([[1, 2, -1], [0, 4, 3]]))
     >>> criterion = NextTokenCriterion()
     >>> round(float(criterion(output)), 3)  # uniform logits: log(5)

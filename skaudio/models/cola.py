@@ -3,19 +3,65 @@ frame-level and pitch-shift strategies of Kuroyanagi & Komatsu (ICASSP 2022)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..augment import Augmentation, split_by_domain
-from ..distributed import gather_with_grad
 from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import ProjectionHead
-from ..losses import COLAOutput
 from ._base import EmbeddingModel
 
-__all__ = ["COLAModel"]
+__all__ = ["COLAModel", "COLAOutput"]
+
+
+class COLAOutput(NamedTuple):
+    """What :class:`skaudio.models.COLAModel` returns in pretraining.
+
+    The input of :class:`skaudio.losses.COLACriterion`; each field is also an attribute. The fields
+    of a strategy that is off stay ``None``.
+
+    Parameters
+    ----------
+    clip_logits : Tensor of shape (batch, batch)
+        Anchors against positives of this process's batch; positives on the diagonal.
+    frame_logits : Tensor of shape (n_views * batch, n_frames, n_frames) or None, default=None
+        Frame-against-frame similarities within each view (frame strategy only):
+        anchors, positives, then the pitch-shifted anchors if any (``n_views`` is 2,
+        or 3 with the pitch strategy).
+    pitch_shifted : Tensor of shape (batch, n_frames) or None, default=None
+        Pitch-head outputs on the frames of the pitch-shifted anchors (pitch strategy
+        only).
+    pitch_original : Tensor of shape (batch, n_frames) or None, default=None
+        Pitch-head outputs on the frames of the anchors (pitch strategy only).
+    semitones : Tensor of shape (batch,) or None, default=None
+        The applied pitch shifts, in semitones (pitch strategy only).
+    anchors, positives : Tensor of shape (batch, projection_dim) or None, default=None
+        The projections that ``clip_logits`` compares, and
+    similarity : callable or None, default=None
+        the model's similarity that compared them: with them,
+        :class:`~skaudio.losses.COLACriterion` can score the anchors of all processes
+        against the positives of all processes (``gather_distributed``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.models import COLAOutput
+    >>> output = COLAOutput(torch.zeros(4, 4))  # plain COLA: clip logits only
+    >>> output.clip_logits.shape, output.frame_logits, output.semitones
+    (torch.Size([4, 4]), None, None)
+    """
+
+    clip_logits: torch.Tensor
+    frame_logits: torch.Tensor | None = None
+    pitch_shifted: torch.Tensor | None = None
+    pitch_original: torch.Tensor | None = None
+    semitones: torch.Tensor | None = None
+    anchors: torch.Tensor | None = None
+    positives: torch.Tensor | None = None
+    similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 class COLAModel(EmbeddingModel):
@@ -27,9 +73,10 @@ class COLAModel(EmbeddingModel):
     similarity of every anchor to every positive of the batch makes the logits.
 
     All views go through the encoder as one batch, so batch-norm statistics are
-    shared by them. In multi-process training the anchors and positives of all
-    processes are gathered, so the negatives come from the global batch (see
-    :mod:`skaudio.distributed`).
+    shared by them. The model sees only its process's batch: in multi-process
+    training the criterion gathers the projections of all processes, so that the
+    negatives come from the global batch (``COLACriterion(gather_distributed=True)``,
+    which scores them with this model's ``similarity``).
 
     With ``augmentations`` (not in the paper, which augments nothing), each segment is
     augmented independently in training mode, as in :class:`ContrastiveModel`: the
@@ -231,6 +278,15 @@ class COLAModel(EmbeddingModel):
             )
         return frames[:, k:-k]
 
+    def _clip_output(self, anchors: torch.Tensor, positives: torch.Tensor) -> COLAOutput:
+        """The clip logits of the projections, with what a gathering criterion needs."""
+        return COLAOutput(
+            self.similarity(anchors, positives),
+            anchors=anchors,
+            positives=positives,
+            similarity=self.similarity,
+        )
+
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> COLAOutput:
         """Similarity logits of every anchor segment against every positive segment.
 
@@ -243,24 +299,20 @@ class COLAModel(EmbeddingModel):
         Returns
         -------
         output : COLAOutput
-            ``clip_logits`` of shape (world * batch, world * batch), positives on the
-            diagonal: in a run of ``world`` processes (1 unless distributed), every
-            anchor of the global batch against every positive of the global batch
-            (:func:`skaudio.distributed.gather_with_grad`), identical in every process;
-            the frame logits and pitch scores (of this process's batch only) when those
-            strategies are on.
+            ``clip_logits`` of shape (batch, batch), positives on the diagonal, with
+            the projected ``anchors`` and ``positives`` and the ``similarity`` that
+            compared them; the frame logits and pitch scores when those strategies are
+            on. Everything is of this process's batch.
         """
         if not self.uses_spectrogram:
             clips = self.embed(self._augment_waveforms(anchor, positive))
             anchors, positives = self.head(clips).chunk(2)
-            return COLAOutput(
-                self.similarity(gather_with_grad(anchors), gather_with_grad(positives))
-            )
+            return self._clip_output(anchors, positives)
         n = anchor.shape[0]
         spectrograms, semitones = self._spectrograms(anchor, positive)
         frames = self.encoder.forward_frames(spectrograms.unsqueeze(1))
         anchors, positives = self.head(self.encoder.pool(frames[: 2 * n])).chunk(2)
-        output = COLAOutput(self.similarity(gather_with_grad(anchors), gather_with_grad(positives)))
+        output = self._clip_output(anchors, positives)
         if self.frame_head is not None:
             projected = self.frame_head(self._trimmed(frames))
             output = output._replace(frame_logits=self.frame_similarity(projected, projected))

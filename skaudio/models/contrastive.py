@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +14,123 @@ from torch import nn
 from ..augment import Augmentation, split_by_domain
 from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import MLPHead, PitchHead
-from ..losses import BYOLOutput, PitchEquivarianceOutput, byol_momentum
 from ._base import EmbeddingModel
 
-__all__ = ["BYOLModel", "ContrastiveModel"]
+__all__ = [
+    "BYOLModel",
+    "BYOLOutput",
+    "ContrastiveModel",
+    "PitchEquivarianceOutput",
+    "byol_momentum",
+]
+
+
+class BYOLOutput(NamedTuple):
+    """What :class:`skaudio.models.BYOLModel` returns in pretraining.
+
+    The input of :class:`skaudio.losses.BYOLCriterion`; each field is also an attribute. Row ``i``
+    of every field is clip ``i`` of the batch.
+
+    Parameters
+    ----------
+    predictions1, predictions2 : Tensor of shape (batch, projection_dim)
+        The online network's predictions :math:`q` of the first and second view.
+    class_logits : Tensor of shape (2 * batch, n_classes) or None
+        The classifier's logits of the online projections of ``[view 1; view 2]``
+        (semi-supervised training), or None.
+    targets1, targets2 : Tensor of shape (batch, projection_dim)
+        The target network's projections :math:`z'` of the first and second view
+        (computed without gradient).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.models import BYOLOutput
+    >>> output = BYOLOutput(*torch.zeros(2, 4, 8), None, *torch.ones(2, 4, 8))
+    >>> output.predictions1.shape, output.class_logits, float(output.targets2.sum())
+    (torch.Size([4, 8]), None, 32.0)
+    """
+
+    predictions1: torch.Tensor
+    predictions2: torch.Tensor
+    class_logits: torch.Tensor | None
+    targets1: torch.Tensor
+    targets2: torch.Tensor
+
+
+class PitchEquivarianceOutput(NamedTuple):
+    """What a two-view model with a pitch head returns in pretraining.
+
+    :class:`skaudio.models.ContrastiveModel` and :class:`skaudio.models.BYOLModel`
+    built with ``pitch_shift_semitones`` return it: their usual output, and the
+    pitch scores of the frames of a pitch pair (a view and its pitch-shifted copy).
+    The input of
+    :class:`skaudio.losses.PitchEquivarianceCriterion`; each field is also an attribute.
+
+    Parameters
+    ----------
+    views : tuple or BYOLOutput
+        What the model returns without the pitch head, for the objective's criterion:
+        ``(z1, z2, class_logits)``, or a :class:`BYOLOutput`. It holds no trace of
+        the shifted copy.
+    pitch_original : Tensor of shape (batch, n_frames)
+        Pitch-head scores of the frames of the pair's original.
+    pitch_shifted : Tensor of shape (batch, n_frames)
+        Pitch-head scores of the frames of its copy shifted by ``semitones``.
+    semitones : Tensor of shape (batch,)
+        The applied shifts, in semitones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.models import PitchEquivarianceOutput
+    >>> z1, z2 = torch.zeros(2, 4, 8)
+    >>> output = PitchEquivarianceOutput((z1, z2, None), *torch.zeros(2, 4, 3), torch.ones(4))
+    >>> output.views[0].shape, output.pitch_shifted.shape, output.semitones.shape
+    (torch.Size([4, 8]), torch.Size([4, 3]), torch.Size([4]))
+    """
+
+    views: tuple | BYOLOutput
+    pitch_original: torch.Tensor
+    pitch_shifted: torch.Tensor
+    semitones: torch.Tensor
+
+
+def byol_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
+    r"""BYOL's cosine schedule of the target network's EMA momentum.
+
+    .. math::
+
+        \tau_k = 1 - (1 - \tau_{\text{base}}) \, \frac{\cos(\pi k / K) + 1}{2},
+
+    rising from :math:`\tau_{\text{base}}` at step 0 to 1 at step :math:`K`
+    (Grill et al., 2020, section 3.2).
+
+    Parameters
+    ----------
+    step : int
+        Optimiser steps done, :math:`k` (clipped to ``[0, total_steps]``).
+    total_steps : int
+        Steps of the whole run, :math:`K` (at least 1).
+    base : float, default=0.99
+        :math:`\tau_{\text{base}}`, in [0, 1].
+
+    Returns
+    -------
+    momentum : float
+
+    Examples
+    --------
+    >>> from skaudio.models import byol_momentum
+    >>> byol_momentum(0, 100), round(byol_momentum(50, 100), 4), byol_momentum(100, 100)
+    (0.99, 0.995, 1.0)
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+    if not 0.0 <= base <= 1.0:
+        raise ValueError(f"base must be in [0, 1], got {base}")
+    progress = min(max(step, 0), total_steps) / total_steps
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
 class ContrastiveModel(EmbeddingModel):
@@ -294,7 +408,7 @@ class ContrastiveModel(EmbeddingModel):
             For the views in the order ``[anchor; positive]``.
 
             With a pitch head, these three come as the ``views`` of a
-            :class:`skaudio.losses.PitchEquivarianceOutput`, with the pitch scores
+            :class:`PitchEquivarianceOutput`, with the pitch scores
             of the frames of the pitch pair of ``positive`` (original, shifted copy),
             and the shifts.
         """
@@ -335,7 +449,7 @@ class BYOLModel(ContrastiveModel):
       online encoder and head that receives no gradient: its parameters are an
       exponential moving average of the online ones,
       :math:`\xi \leftarrow \tau \xi + (1 - \tau) \theta`, with :math:`\tau` from
-      :func:`skaudio.losses.byol_momentum` (cosine from ``momentum`` to 1 over
+      :func:`byol_momentum` (cosine from ``momentum`` to 1 over
       ``total_steps``). Its batch norms keep their own running statistics.
 
     The moving average is taken by :meth:`update_target` at the start of every
@@ -438,7 +552,7 @@ augment_seed, normalize_input, pitch_shift_semitones
     def _target_momentum(self) -> torch.Tensor:
         """:attr:`target_momentum` as a 0-d tensor on the buffers' device, never read back.
 
-        :func:`skaudio.losses.byol_momentum` in float64 (float32 on MPS, which has no
+        :func:`byol_momentum` in float64 (float32 on MPS, which has no
         float64), operation for operation, from the step counters on the device.
         """
         wide = torch.float32 if self.target_step.device.type == "mps" else torch.float64
@@ -480,7 +594,7 @@ augment_seed, normalize_input, pitch_shift_semitones
             ``predictions1``, ``predictions2``, ``targets1``, ``targets2`` of shape
             (batch, projection_dim); ``class_logits`` of shape (2 * batch, n_classes)
             for the online projections of ``[anchor; positive]``, or None. With a
-            pitch head, the ``views`` of a :class:`skaudio.losses.PitchEquivarianceOutput`.
+            pitch head, the ``views`` of a :class:`PitchEquivarianceOutput`.
         """
         if self.training:
             self.update_target()

@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..encoders.cpc import CPCLogMelEncoder, CPCWaveformEncoder
 from ..features import LogMelSpectrogram
-from ..losses import CPCOutput
 from ._base import EmbeddingModel
 
-__all__ = ["CPCModel", "CausalTransformer", "GRUContext", "make_context_network"]
+__all__ = ["CPCModel", "CPCOutput", "CausalTransformer", "GRUContext", "make_context_network"]
+
+
+class CPCOutput(NamedTuple):
+    """What :class:`skaudio.models.CPCModel` returns in pretraining.
+
+    The arguments of :func:`skaudio.losses.cpc_infonce`, as read by
+    :class:`skaudio.losses.CPCCriterion`; each
+    field is also an attribute.
+
+    Parameters
+    ----------
+    z : Tensor of shape (batch, n_frames, z_dim)
+        Encoder outputs :math:`z_t`.
+    predictions : Tensor of shape (n_predict, batch, n_frames, z_dim)
+        ``predictions[k - 1, b, t]`` predicts ``z[b, t + k]`` from the context at ``t``.
+    valid : Tensor of shape (batch, n_frames), dtype bool
+        Which frames hold audio (the rest is padding).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.models import CPCOutput
+    >>> z, valid = torch.zeros(2, 5, 4), torch.ones(2, 5, dtype=torch.bool)
+    >>> output = CPCOutput(z, torch.zeros(3, 2, 5, 4), valid)
+    >>> output.predictions.shape, output._fields
+    (torch.Size([3, 2, 5, 4]), ('z', 'predictions', 'valid'))
+    """
+
+    z: torch.Tensor
+    predictions: torch.Tensor
+    valid: torch.Tensor
 
 
 class GRUContext(nn.Module):

@@ -3,14 +3,45 @@ tokens -> causal transformer predicting the next token."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from ..features import LogMelSpectrogram
-from ..losses import NextTokenOutput
 from ._base import EmbeddingModel
 
-__all__ = ["NextTokenTransformer", "PatchReconstruction", "TokenTransformerModel"]
+__all__ = [
+    "NextTokenOutput",
+    "NextTokenTransformer",
+    "PatchReconstruction",
+    "TokenTransformerModel",
+]
+
+
+class NextTokenOutput(NamedTuple):
+    """Next-token logits and targets: what :class:`skaudio.models.TokenTransformerModel` returns.
+
+    The input of :class:`skaudio.losses.NextTokenCriterion`; each field is also an attribute.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (batch, n_steps, n_tokens)
+        Scores of every token of the vocabulary, at every step.
+    targets : Tensor of shape (batch, n_steps), dtype long
+        Id of the next token at every step; ``-1`` marks padding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.models import NextTokenOutput
+    >>> output = NextTokenOutput(torch.zeros(2, 3, 5), torch.tensor([[1, 2, -1], [0, 4, 3]]))
+    >>> output.logits.shape, output.targets.dtype
+    (torch.Size([2, 3, 5]), torch.int64)
+    """
+
+    logits: torch.Tensor
+    targets: torch.Tensor
 
 
 class PatchReconstruction(nn.Module):

@@ -1,22 +1,18 @@
-"""Multi-strategy COLA (Kuroyanagi & Komatsu, 2022): frame-level and pitch-shift losses."""
+"""COLA's criterion (Saeed, Grangier & Zeghidour, 2021), with the frame-level and
+pitch-shift terms of multi-strategy COLA (Kuroyanagi & Komatsu, 2022)."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .._collectives import gather_with_grad, is_distributed
 from .._torch_utils import fp32_island
-from ._contrastive import contrastive_accuracy, contrastive_cross_entropy
+from ..models.cola import COLAOutput
+from ._infonce import contrastive_accuracy, contrastive_cross_entropy
+from ._pitch import pitch_shift_loss
 
-__all__ = [
-    "COLACriterion",
-    "COLAOutput",
-    "frame_contrastive_accuracy",
-    "frame_contrastive_loss",
-    "pitch_shift_loss",
-]
+__all__ = ["COLACriterion", "frame_contrastive_accuracy", "frame_contrastive_loss"]
 
 
 def _frame_masks(n_frames: int, margin: int, device: torch.device):
@@ -120,96 +116,21 @@ def frame_contrastive_accuracy(logits: torch.Tensor, margin: int = 1) -> torch.T
     return positives[frames, nearest].float().mean()
 
 
-@fp32_island
-def pitch_shift_loss(
-    shifted: torch.Tensor, original: torch.Tensor, semitones: torch.Tensor
-) -> torch.Tensor:
-    r"""Pitch-shift regression of multi-strategy COLA.
-
-    A pitch head :math:`g` scores every frame of a segment :math:`x_b` and of its
-    copy :math:`\tilde x_b` shifted by :math:`\Delta_b` semitones; the difference of
-    the scores must equal the shift (Kuroyanagi & Komatsu, 2022, eq. 6). Least
-    squares, averaged over the :math:`T` frames and the :math:`B` clips:
-
-    .. math::
-
-        L = \frac{1}{B T} \sum_{b=1}^{B} \sum_{t=1}^{T}
-            \big(g(\tilde x_b)_t - g(x_b)_t - \Delta_b\big)^2.
-
-    Parameters
-    ----------
-    shifted : Tensor of shape (batch, n_frames)
-        Pitch-head output on the frames of the shifted segments.
-    original : Tensor of shape (batch, n_frames)
-        Pitch-head output on the frames of the original segments.
-    semitones : Tensor of shape (batch,)
-        Applied shifts :math:`\Delta_b`, ``12 * log2(ratio)``.
-
-    Returns
-    -------
-    loss : Tensor of shape ()
-        Mean squared error, in squared semitones.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skaudio.losses import pitch_shift_loss
-    >>> _ = torch.manual_seed(0)
-    >>> original, semitones = torch.randn(2, 5), torch.tensor([2.0, -1.0])
-    >>> round(float(pitch_shift_loss(original + semitones[:, None], original, semitones)), 3)
-    0.0
-    >>> round(float(pitch_shift_loss(original, original, semitones)), 3)  # (4 + 1) / 2
-    2.5
-    """
-    return (shifted - original - semitones[:, None]).square().mean()
-
-
-class COLAOutput(NamedTuple):
-    """What :class:`skaudio.models.COLAModel` returns in pretraining.
-
-    The input of :class:`COLACriterion`; each field is also an attribute. The fields
-    of a strategy that is off stay ``None``.
-
-    Parameters
-    ----------
-    clip_logits : Tensor of shape (world * batch, world * batch)
-        Anchors against positives; positives on the diagonal (in a run of ``world``
-        processes, those of the global batch; ``world`` is 1 otherwise).
-    frame_logits : Tensor of shape (n_views * batch, n_frames, n_frames) or None, default=None
-        Frame-against-frame similarities within each view (frame strategy only):
-        anchors, positives, then the pitch-shifted anchors if any (``n_views`` is 2,
-        or 3 with the pitch strategy).
-    pitch_shifted : Tensor of shape (batch, n_frames) or None, default=None
-        Pitch-head outputs on the frames of the pitch-shifted anchors (pitch strategy
-        only).
-    pitch_original : Tensor of shape (batch, n_frames) or None, default=None
-        Pitch-head outputs on the frames of the anchors (pitch strategy only).
-    semitones : Tensor of shape (batch,) or None, default=None
-        The applied pitch shifts, in semitones (pitch strategy only).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skaudio.losses import COLAOutput
-    >>> output = COLAOutput(torch.zeros(4, 4))  # plain COLA: clip logits only
-    >>> output.clip_logits.shape, output.frame_logits, output.semitones
-    (torch.Size([4, 4]), None, None)
-    """
-
-    clip_logits: torch.Tensor
-    frame_logits: torch.Tensor | None = None
-    pitch_shifted: torch.Tensor | None = None
-    pitch_original: torch.Tensor | None = None
-    semitones: torch.Tensor | None = None
-
-
 class COLACriterion(nn.Module):
     """skorch criterion of (multi-strategy) COLA: ``L_clip + a L_frame + b L_pitch``.
 
-    ``L_clip`` is :func:`contrastive_cross_entropy`, ``L_frame``
-    :func:`frame_contrastive_loss` and ``L_pitch`` :func:`pitch_shift_loss`; a term
-    with weight 0 is not computed (the model does not produce it either). The target
-    passed by skorch is ignored.
+    ``L_clip`` is :func:`contrastive_cross_entropy` of the clip logits
+    (:meth:`clip_logits`), ``L_frame`` :func:`frame_contrastive_loss` and ``L_pitch``
+    :func:`pitch_shift_loss`; a term with weight 0 is not computed (the model does not
+    produce it either). The target passed by skorch is ignored.
+
+    With ``gather_distributed``, in multi-process training the projected anchors and
+    positives of all processes are gathered first
+    (:func:`skaudio.distributed.gather_with_grad`) and scored by the model's
+    similarity, so the negatives are those of the global batch and ``L_clip`` is the
+    same in every process; the frame and pitch terms stay local (means over each
+    process's batch, which DDP's averaging makes global). In a single process the
+    model's ``clip_logits`` are used as they are.
 
     Parameters
     ----------
@@ -219,6 +140,11 @@ class COLACriterion(nn.Module):
         ``b``, the weight of the pitch-shift loss.
     frame_margin : int, default=1
         Largest distance, in encoder frames, of a frame-level positive.
+    gather_distributed : bool, default=True
+        Whether ``L_clip`` is over the batches of all processes of a distributed run
+        (the estimator passes its ``distributed``); needs the output's ``anchors``,
+        ``positives`` and ``similarity`` (as :class:`skaudio.models.COLAModel` returns
+        them), else its ``clip_logits`` are used as they are.
 
     Attributes
     ----------
@@ -230,7 +156,8 @@ class COLACriterion(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.losses import COLACriterion, COLAOutput
+    >>> from skaudio.losses import COLACriterion
+    >>> from skaudio.models import COLAOutput
     >>> steps = torch.arange(6.0)
     >>> frame_logits = -5 * (steps[:, None] - steps).abs().expand(8, 6, 6)
     >>> output = COLAOutput(10 * torch.eye(4), frame_logits=frame_logits)
@@ -239,13 +166,21 @@ class COLACriterion(nn.Module):
     (0.003, ('pretext_acc', 'frame_loss', 'frame_acc'))
     """
 
+    #: the default of criteria pickled before the flag existed (they gathered)
+    gather_distributed = True
+
     def __init__(
-        self, frame_weight: float = 0.0, pitch_weight: float = 0.0, frame_margin: int = 1
+        self,
+        frame_weight: float = 0.0,
+        pitch_weight: float = 0.0,
+        frame_margin: int = 1,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         self.frame_weight = frame_weight
         self.pitch_weight = pitch_weight
         self.frame_margin = frame_margin
+        self.gather_distributed = gather_distributed
         names = ["pretext_acc"]
         if frame_weight > 0:
             names += ["frame_loss", "frame_acc"]
@@ -260,11 +195,32 @@ class COLACriterion(nn.Module):
         self._last_terms = (id(output), terms)
         return loss
 
+    def clip_logits(self, output: COLAOutput) -> torch.Tensor:
+        """The logits of ``L_clip``: anchors (rows) against positives, positives on the diagonal.
+
+        Parameters
+        ----------
+        output : COLAOutput
+
+        Returns
+        -------
+        logits : Tensor of shape (world * batch, world * batch)
+            With ``gather_distributed`` in a run of ``world`` processes, the model's
+            similarity of every anchor of the global batch to every positive of the
+            global batch (a collective: every process must call it), identical in
+            every process; otherwise (``world`` is 1) ``output.clip_logits``.
+        """
+        if self.gather_distributed and is_distributed() and output.anchors is not None:
+            anchors = gather_with_grad(output.anchors)
+            return output.similarity(anchors, gather_with_grad(output.positives))
+        return output.clip_logits
+
     @fp32_island
     def _losses(self, output: COLAOutput) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss, and each auxiliary loss, detached."""
-        loss = contrastive_cross_entropy(output.clip_logits)
-        terms = {}
+        """The loss, and each auxiliary loss and the clip logits, detached."""
+        logits = self.clip_logits(output)
+        loss = contrastive_cross_entropy(logits)
+        terms = {"clip_logits": logits.detach()}
         if self.frame_weight > 0:
             frame = frame_contrastive_loss(output.frame_logits, self.frame_margin)
             loss = loss + self.frame_weight * frame
@@ -290,7 +246,10 @@ class COLACriterion(nn.Module):
     @fp32_island
     def _metrics(self, output: COLAOutput, terms: dict) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            metrics = {"pretext_acc": contrastive_accuracy(output.clip_logits)}
+            logits = terms.get("clip_logits")
+            if logits is None:
+                logits = self.clip_logits(output)
+            metrics = {"pretext_acc": contrastive_accuracy(logits)}
             if self.frame_weight > 0:
                 logits, margin = output.frame_logits, self.frame_margin
                 frame = terms.get("frame_loss")
