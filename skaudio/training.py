@@ -31,6 +31,7 @@ __all__ = [
     "LearningRateSchedule",
     "SegmentPairDataset",
     "SelfSupervisedNet",
+    "StopTraining",
     "TokenWindowDataset",
     "WindowDataset",
     "batch_to_device",
@@ -38,6 +39,15 @@ __all__ = [
     "seed_worker",
     "training_callbacks",
 ]
+
+
+class StopTraining(KeyboardInterrupt):
+    """Raised by a callback to end training early: a complete fit, not an interrupt.
+
+    skorch's loop ends on a ``KeyboardInterrupt`` (its ``EarlyStopping`` raises one);
+    :meth:`SelfSupervisedNet.partial_fit` re-raises a real interrupt (Ctrl-C) after the
+    callbacks' ``on_train_end``, but not this subclass, after which the fit ends normally.
+    """
 
 
 class SelfSupervisedNet(NeuralNet):
@@ -170,9 +180,14 @@ class SelfSupervisedNet(NeuralNet):
         return None
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """skorch's training loop, noting a ``KeyboardInterrupt`` for :meth:`partial_fit`."""
+        """skorch's training loop, noting a ``KeyboardInterrupt`` for :meth:`partial_fit`.
+
+        A :class:`StopTraining` is not noted: it ends the fit as a complete one.
+        """
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except StopTraining:
+            raise
         except KeyboardInterrupt as interrupt:
             self._interrupt = interrupt
             raise

@@ -22,7 +22,7 @@ from ..exceptions import DegenerateTrainingWarning
 from ..losses import NextTokenCriterion, ReconstructionCriterion
 from ..models import TokenTransformerModel
 from ..models.token_transformer import NextTokenTransformer, PatchReconstruction
-from ..training import TokenWindowDataset
+from ..training import StopTraining, TokenWindowDataset
 from ._base import BaseSequenceEmbedder
 
 __all__ = ["TokenTransformerEmbedder", "codebook_statistics"]
@@ -142,10 +142,6 @@ class _HeldOutAccuracy(Callback):
         net.history.record("valid_pretext_acc", score)
 
 
-class _StoppedEarly(KeyboardInterrupt):
-    """How :class:`_HeldOutStopping` ends a run (skorch stops on a ``KeyboardInterrupt``)."""
-
-
 class _HeldOutStopping(EarlyStopping):
     """skorch's ``EarlyStopping`` on ``valid_pretext_acc``, keeping the best epoch's weights.
 
@@ -156,9 +152,8 @@ class _HeldOutStopping(EarlyStopping):
     saved in every checkpoint (it runs before the checkpoint callback, so the saved
     state is the epoch's), and a resumed run goes on from it.
 
-    The stop is a :class:`_StoppedEarly`, told apart from a real interrupt (Ctrl-C):
-    ``SelfSupervisedNet.partial_fit`` re-raises an interrupt it noted, so this one is
-    cleared in ``on_train_end`` and the fit ends normally.
+    The stop is a :class:`skaudio.training.StopTraining`, which the net tells apart
+    from a real interrupt (Ctrl-C): the fit ends normally.
     """
 
     def __init__(self, patience: int = 5, threshold: float = 0.0, sink=print) -> None:
@@ -183,13 +178,10 @@ class _HeldOutStopping(EarlyStopping):
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
-            raise _StoppedEarly from None
+            raise StopTraining from None
 
     def on_train_end(self, net, **kwargs) -> None:
-        interrupt = getattr(net, "_interrupt", None)
-        if isinstance(interrupt, _StoppedEarly):
-            net._interrupt = None  # a stop, not an interrupt: the fit is complete
-        elif interrupt is not None:
+        if getattr(net, "_interrupt", None) is not None:
             return  # interrupted: the net is left as the last checkpoint saved it
         self.restore_best(net)
 
