@@ -193,6 +193,21 @@ def make_rows(
             f"SimCLR, speech policy, {b2}",
             "cnn-random-b2",
         ),
+        "simclr-pitch-b2": Row(
+            contrastive(augmentations="pitch", readout_bands=2),
+            f"SimCLR, pitch policy (waveform + random EQ), {b2}",
+            "cnn-random-b2",
+        ),
+        "simclr-pitch-b4": Row(
+            contrastive(augmentations="pitch", readout_bands=4),
+            f"SimCLR, pitch policy (waveform + random EQ), {b4}",
+            "cnn-random-b4",
+        ),
+        "cola-pitch-b2": Row(
+            cola(augmentations="pitch", readout_bands=2),
+            f"COLA, segments augmented (pitch policy), {b2}",
+            "cnn-random-b2",
+        ),
         "simclr-waveform-pitch-b2": Row(
             contrastive(augmentations="waveform", readout_bands=2, pitch_weight=1.0),
             f"SimCLR, waveform policy + pitch-equivariance term, {b2}",

@@ -219,6 +219,44 @@ def test_policies_and_validation():
         A.Compose([A.Gain(), A.TimeReversal()])
 
 
+def test_pitch_policy_keeps_the_pitch_of_a_harmonic_tone():
+    # Two views of a note must share its pitch: the "pitch" policy changes level,
+    # noise, envelope and spectral shape, never where the harmonics are. The shift is
+    # read as the lag that best aligns a view's harmonic pattern (the time-averaged
+    # log-mel minus its smooth envelope) with the clean tone's; under "clar" (pitch
+    # shift) the pattern moves.
+    sr, n_mels, lags = 16000, 64, range(-8, 9)
+    t = torch.arange(sr // 2) / sr
+    tone = sum(torch.sin(2 * torch.pi * 220.0 * k * t) / k for k in range(1, 8)).repeat(32, 1)
+    mel = LogMelSpectrogram(sample_rate=sr, n_mels=n_mels)
+
+    def pattern(s):
+        profile = s.mean(dim=2)[:, None]
+        smooth = torch.nn.functional.avg_pool1d(profile, 9, 1, 4, count_include_pad=False)
+        return (profile - smooth)[:, 0, 8:-8]
+
+    def shifts(policy, seed):
+        waveform, spectrogram = A.split_by_domain(A.make_policy(policy))
+        x = tone.clone()
+        for aug in waveform:
+            x = aug(x, _gen(seed))
+        s = mel(x)
+        for aug in spectrogram:
+            s = aug(s, _gen(seed + 1))
+        ref = pattern(mel(tone[:1]))
+        profile = s.mean(dim=2)[:, None]
+        smooth = torch.nn.functional.avg_pool1d(profile, 9, 1, 4, count_include_pad=False)
+        full = (profile - smooth)[:, 0]
+        score = torch.stack([(full[:, 8 + k : n_mels - 8 + k] * ref).sum(1) for k in lags], 1)
+        return score.argmax(dim=1) - 8
+
+    for seed in range(3):
+        assert (shifts("pitch", seed) == 0).all()
+    assert (torch.cat([shifts("clar", seed) for seed in range(3)]) != 0).any()
+    kinds = {type(getattr(aug, "augmentation", aug)).__name__ for aug in A.make_policy("pitch")}
+    assert kinds == {"Gain", "NoiseInjection", "Fade", "TimeShift", "TimeMask", "RandomEQ"}
+
+
 def test_augmentations_compare_by_value_and_print_their_parameters():
     assert A.Gain(3.0) == A.Gain(3.0) and A.Gain(3.0) != A.Gain(4.0)
     assert (

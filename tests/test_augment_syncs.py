@@ -31,6 +31,7 @@ POLICY_NAMES = [
     "byol-a",
     "byol-a-pitch",
     "speech",
+    "pitch",
 ]
 
 
@@ -379,6 +380,11 @@ RECORDED = {
         83790180.90421903,
         -46.213462829589844,
     ),
+    # recorded when the "pitch" policy was added (waveform policy + RandomEQ)
+    "pitch/waveform0": (10223.262502283193, 6975.2790714124985, -0.08632728457450867),
+    "pitch/waveform1": (7013.224974670616, 3534.332334560161, 0.08892131596803665),
+    "pitch/spectrogram0": (1029493.1308071613, 57038641.76790356, -65.49471282958984),
+    "pitch/spectrogram1": (1031021.4039587975, 57069131.8750439, -56.747955322265625),
 }
 
 

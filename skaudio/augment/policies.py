@@ -70,6 +70,11 @@ def _speech_policy() -> list[Augmentation]:
     ]
 
 
+def _pitch_policy() -> list[Augmentation]:
+    """Views for pitch: the waveform policy plus a random EQ, nothing that moves frequency."""
+    return [*_waveform_policy(), RandomApply(S.RandomEQ(10, 12.0), p=0.8)]
+
+
 POLICIES = {
     "none": list,
     "spectrogram": _spectrogram_policy,
@@ -79,6 +84,7 @@ POLICIES = {
     "byol-a": _byol_a_policy,
     "byol-a-pitch": lambda: _byol_a_policy(freq_scale=(1.0, 1.0)),
     "speech": _speech_policy,
+    "pitch": _pitch_policy,
 }
 
 
@@ -118,7 +124,13 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
       are not tuned. These invariances cost speaker, emotion and pitch information:
       use it for content (words, keywords, digits), not for speaker tasks. It has no
       per-utterance normalisation (:class:`~skaudio.augment.UtteranceNormalization`):
-      a training-time transform the embeddings would not see.
+      a training-time transform the embeddings would not see;
+    - ``"pitch"``: views for pitch with instruments (or speakers) held out: the
+      ``"waveform"`` policy plus a 10-band random EQ of +-12 dB (probability 0.8), a
+      timbre change. Nothing in it moves energy along the frequency axis (no pitch
+      shift, speed change, mel warp, frequency stretch or frequency mask), so two views
+      of a note share its pitch and differ in level, noise, envelope and spectral
+      shape.
 
     Each call builds new augmentation objects.
 

@@ -102,7 +102,7 @@ class COLAEmbedder(BaseWindowEmbedder):
     augmentations : str or list of Augmentation, default="none"
         Augmentations of each training segment: a policy name (one of
         :data:`skaudio.augment.POLICIES`: ``"none"``, ``"spectrogram"``,
-        ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``, ``"speech"``; see
+        ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``, ``"speech"``, ``"pitch"``; see
         :func:`skaudio.augment.make_policy`) or a list of augmentation objects from
         :mod:`skaudio.augment`. ``"none"`` (COLA's setting) trains exactly as without
         the parameter. Policies that standardise their batch (the ``"byol-a"``

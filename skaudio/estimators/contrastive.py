@@ -169,7 +169,7 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
     augmentations : str or list of Augmentation, default="spectrogram"
         A policy name (one of :data:`skaudio.augment.POLICIES`: ``"none"``,
         ``"spectrogram"``, ``"waveform"``, ``"clar"``, ``"waveform+spectrogram"``,
-        ``"byol-a"``, ``"byol-a-pitch"``, ``"speech"``; see
+        ``"byol-a"``, ``"byol-a-pitch"``, ``"speech"``, ``"pitch"``; see
         :func:`skaudio.augment.make_policy`) or a list of augmentation objects
         from :mod:`skaudio.augment`. The ``"byol-a"`` policies end with BYOL-A's post-normalisation
         (:class:`~skaudio.augment.BatchStandardize`), which trains the encoder on
