@@ -259,7 +259,10 @@ def make_rows(
             token(16, max_epochs=0), "token transformer, 16 tokens, random init", kind=base
         ),
         "tokens-16": Row(token(16), "token transformer, 16 tokens", "tokens-random"),
-        "tokens-64": Row(token(64), "token transformer, 64 tokens"),
+        "tokens-64-random": Row(
+            token(64, max_epochs=0), "token transformer, 64 tokens, random init", kind=base
+        ),
+        "tokens-64": Row(token(64), "token transformer, 64 tokens", "tokens-64-random"),
         "clar-10%": Row(
             contrastive(supervised_weight=1.0),
             f"CLAR semi-supervised; embedder and probe see 10% of labels, {b1}",
