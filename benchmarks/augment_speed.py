@@ -32,14 +32,14 @@ SPECTROGRAM = [
     A.CheckerboardNoise(),
     A.TimeReversal(),
     A.FrequencyFlip(),
-    A.AmplitudeScaling(),
+    A.SpecGain(),
     A.BandStop(),
     A.KeepPeaks(),
     A.KeepAboveThreshold(),
-    A.AdditiveNoise(),
+    A.SpecNoise(),
     A.SpectralEnvelope(),
-    A.TimeMasking(),
-    A.FrequencyMasking(),
+    A.SpecTimeMask(),
+    A.SpecFrequencyMask(),
     A.RandomResizedCrop(),
 ]
 

@@ -41,7 +41,7 @@ def make_row(row: str, sample_rate: int, args):
     name = row.removesuffix("-random")
     return CPCEmbedder(
         sample_rate=sample_rate,
-        window_seconds=args.window_seconds,
+        segment_seconds=args.segment_seconds,
         encoder_width=args.encoder_width,
         z_dim=args.z_dim,
         c_dim=args.c_dim,
@@ -62,7 +62,7 @@ def throughput(args) -> None:
             embedder = make_row(name, sr, args).set_params(max_epochs=3).fit(clips)
             rate = len(clips) / steady_epoch_seconds(embedder.history_)
             print(
-                f"throughput {name:<16} {sr} Hz, window {args.window_seconds} s, batch "
+                f"throughput {name:<16} {sr} Hz, segment {args.segment_seconds} s, batch "
                 f"{args.batch_size}: {rate:.0f} clips/s (device {embedder.device_})",
                 flush=True,
             )
@@ -74,7 +74,8 @@ def main() -> None:
     parser.add_argument("--throughput", action="store_true")
     parser.add_argument("--rows", nargs="+", default=ROWS)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--window-seconds", type=float, default=0.32)
+    # --window-seconds: the name before 0.2
+    parser.add_argument("--segment-seconds", "--window-seconds", type=float, default=0.32)
     parser.add_argument("--encoder-width", type=int, default=128)
     parser.add_argument("--z-dim", type=int, default=256)
     parser.add_argument("--c-dim", type=int, default=256)
@@ -97,7 +98,7 @@ def main() -> None:
         )
         print(
             f"\ntask={task}: {len(X)} clips, {len(np.unique(y))} classes, "
-            f"GroupKFold({n_splits}); epochs={args.epochs}, window={args.window_seconds} s, "
+            f"GroupKFold({n_splits}); epochs={args.epochs}, segment={args.segment_seconds} s, "
             f"raw encoder width={args.encoder_width}, "
             f"z_dim={args.z_dim}, c_dim={args.c_dim}, batch={args.batch_size}, "
             f"lr={args.lr}, seed={args.seed}",

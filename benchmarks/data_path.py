@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from skaudio.training import (
+from skaudio.data import (
+    SegmentDataset,
     SegmentPairDataset,
-    TokenWindowDataset,
-    WindowDataset,
+    TokenContextDataset,
     batch_to_device,
     collate_batch,
 )
@@ -50,8 +50,8 @@ def main() -> None:
     tokens = [rng.integers(0, 256, int(n) // 320) for n in sizes]
     datasets = {
         "SegmentPairDataset": SegmentPairDataset(clips, length, np.random.default_rng(0)),
-        "WindowDataset": WindowDataset(clips, length, np.random.default_rng(0)),
-        "TokenWindowDataset": TokenWindowDataset(tokens, 64, 256),
+        "SegmentDataset": SegmentDataset(clips, length, np.random.default_rng(0)),
+        "TokenContextDataset": TokenContextDataset(tokens, 64, 256),
     }
     print(f"batch {args.batch_size}, segments of {length} samples, torch {torch.__version__}")
     print(f"{'dataset':<20} {'per item (ms)':>14} {'__getitems__ (ms)':>18} {'speed-up':>9}")

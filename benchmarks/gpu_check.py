@@ -203,7 +203,7 @@ def bare_epoch(embedder, clips, device: str, precision: str, epochs: int = 1):
 TINY = {
     "common": dict(n_mels=16),
     "two-view": dict(embedding_dim=16, projection_dim=16, segment_seconds=0.25),
-    "cpc": dict(encoder_width=16, z_dim=16, c_dim=16, n_predict=2, window_seconds=0.25),
+    "cpc": dict(encoder_width=16, z_dim=16, c_dim=16, n_predict=2, segment_seconds=0.25),
     "tokens": dict(autoencoder_width=16, autoencoder_layers=1, n_tokens=8, d_model=16),
 }
 
@@ -236,7 +236,7 @@ def make_embedder(
     if name == "simclr-clar":
         return ContrastiveAudioEmbedder(**common, **two_view, augmentations="clar")
     if name == "cpc":
-        return CPCEmbedder(**common, **(TINY["cpc"] if tiny else {"window_seconds": 0.96}))
+        return CPCEmbedder(**common, **(TINY["cpc"] if tiny else {"segment_seconds": 0.96}))
     if name == "tokens":
         tokens = TINY["tokens"] if tiny else {"n_tokens": 64}
         return TokenTransformerEmbedder(**{**common, "batch_size": 256}, **tokens)

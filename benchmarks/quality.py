@@ -110,7 +110,7 @@ def make_rows(
     cnn = dict(sample_rate=sr, segment_seconds=segment_seconds or 0.5, batch_size=batch_size or 128)
     cpc = dict(
         sample_rate=sr,
-        window_seconds=0.32,
+        segment_seconds=0.32,
         encoder_width=128,
         z_dim=256,
         c_dim=256,

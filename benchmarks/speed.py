@@ -76,7 +76,7 @@ def make_rows(sr: int, batch_size: int, epochs: int, device: str) -> dict:
         "simclr": ContrastiveAudioEmbedder(**common, segment_seconds=0.5, batch_size=batch_size),
         "cpc": CPCEmbedder(
             **common,
-            window_seconds=0.32,
+            segment_seconds=0.32,
             encoder_width=128,
             z_dim=256,
             c_dim=256,

@@ -28,10 +28,10 @@ train, test = next(GroupShuffleSplit(test_size=2, random_state=0).split(X, y, sp
 X_train, X_test = [X[i] for i in train], [X[i] for i in test]
 
 # %%
-# A small raw-waveform CPC: 0.32 s windows (16 steps of 20 ms at 8 kHz), 4 steps ahead
+# A small raw-waveform CPC: 0.32 s training crops (16 steps of 20 ms at 8 kHz), 4 steps ahead
 cpc = CPCEmbedder(
     sample_rate=digits.sample_rate,
-    window_seconds=0.32,
+    segment_seconds=0.32,
     encoder_width=64,
     z_dim=128,
     c_dim=128,

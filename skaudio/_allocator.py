@@ -1,27 +1,16 @@
 """glibc's malloc tuned for training on the CPU: large blocks kept, and returned after fit.
 
-Training allocates and frees the same large tensors (activations, gradients, batches of
-a few MiB) at every step. With glibc's defaults, blocks above the mmap threshold are
-``mmap``-ed and ``munmap``-ed each time, and free memory at the top of the heap is
-trimmed back to the system, so every step page-faults its memory in again: kernel
-time that a plain PyTorch loop pays as well. Raising the mmap threshold to 32 MiB
-(glibc's largest) and the trim threshold to 2 GiB keeps those blocks in the process
-between steps: measured on CPU epochs (``MALLOC_MMAP_THRESHOLD_=33554432
-MALLOC_TRIM_THRESHOLD_=4294967296``), about 30% faster for skaudio and a bare loop
-alike.
+The mmap threshold is raised to 32 MiB (glibc's largest) and the trim threshold to
+2 GiB, so the large blocks a training step frees (activations, gradients, batches of a
+few MiB) stay in the process for the next step instead of being unmapped and faulted
+in again.
 
 :func:`training_allocator` is the context manager ``fit`` runs in. It sets both
-thresholds once per process with ``mallopt`` (through ``ctypes``) and, when the block
-ends, returns the free memory to the system with ``malloc_trim(0)``, so a fitted
-process does not keep the memory that training freed.
-
-Why once per process, and not restored after ``fit``: glibc has no getter for these
-settings, and setting ``M_MMAP_THRESHOLD`` at all turns off glibc's *dynamic* mmap
-threshold (which otherwise rises as large blocks are freed) for good. Writing glibc's
-initial values back (128 KiB, its initial trim threshold) would therefore not restore
-the default behaviour but pin a worse one. What the tuning costs once ``fit`` is over
-is that free heap memory below 2 GiB is returned only by the ``malloc_trim`` at the
-end of each ``fit``, not as soon as it is freed.
+thresholds once per process with ``mallopt`` (through ``ctypes``); they are never
+restored, since glibc cannot read them back. When the block ends it returns the free
+memory to the system with ``malloc_trim(0)``, so a fitted process does not keep the
+memory that training freed; between fits, free heap memory below 2 GiB is returned
+only then. See :ref:`gpu-allocator` for why, and what it was measured to change.
 
 It does nothing (and never raises) where it cannot or should not act: on anything but
 Linux with glibc (macOS, Windows, musl), when ``SKAUDIO_NO_MALLOPT=1`` is set (the
@@ -44,7 +33,7 @@ __all__ = ["MMAP_THRESHOLD", "OPT_OUT", "TRIM_THRESHOLD", "training_allocator", 
 #: bytes from which glibc serves a block with ``mmap``: 32 MiB, the largest it accepts
 MMAP_THRESHOLD = 32 * 1024**2
 #: free bytes at the top of the heap before glibc trims it: ``mallopt`` takes a C ``int``,
-#: so 2 GiB - 1 rather than the 4 GiB of the environment-variable measurement
+#: so 2 GiB - 1 (the environment variable ``MALLOC_TRIM_THRESHOLD_`` accepts more)
 TRIM_THRESHOLD = 2**31 - 1
 #: the environment variable that turns the tuning off (``SKAUDIO_NO_MALLOPT=1``)
 OPT_OUT = "SKAUDIO_NO_MALLOPT"

@@ -4,16 +4,8 @@ The leaf every layer may use (it imports torch only): the size of the run and th
 process's rank, and the gathers that give every process the rows of all processes,
 in rank order, with or without gradient. The public names are documented, and
 imported, from :mod:`skaudio.distributed`; the criteria of :mod:`skaudio.losses`
-gather through them when their ``gather_distributed`` flag is on.
-
-Why the gradients are exact. Every process gathers the embeddings of all processes and
-computes the same, global contrastive loss ``L``. The backward of the gather sums the
-gradients that every process sends to each shard, so the local embeddings of rank
-``r`` receive ``W * dL/d(embeddings of r)``; DDP then averages the parameter gradients
-over the ``W`` processes, which gives exactly the single-process gradient. Terms that
-stay local (the frame-level and pitch-shift losses of multi-strategy COLA) are means
-over each shard: with equal shards, the mean over ranks of the per-rank losses (what
-is logged, averaged) and DDP's averaged gradient equal those of a single process.
+gather through them when their ``gather_distributed`` flag is on. Why the gradients
+through :func:`gather_with_grad` equal a single process's: :ref:`scale-distributed`.
 """
 
 from __future__ import annotations

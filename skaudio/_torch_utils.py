@@ -99,7 +99,8 @@ def seeded(seed: int, device: str) -> Iterator[None]:
 
     Everything torch draws inside (weight initialisation, data-loader shuffling,
     dropout) is then a function of ``seed`` alone, without changing the global
-    random state seen by the rest of the program.
+    random state seen by the rest of the program. A fit's seed and block come from
+    :meth:`skaudio._random.RunRandomness.torch_stream`.
     """
     devices = [_canonical_device(device).index] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
@@ -112,8 +113,10 @@ class DeviceGenerator:
 
     Modules that draw random numbers during training (augmentations, pitch shifts,
     negative sampling) own one, so their draws are a function of ``seed`` alone and
-    happen on the training device. It pickles without the generator (torch
-    generators do not pickle); a fresh one is seeded on the next use.
+    happen on the training device. In a fit, ``seed`` is handed out by
+    :class:`skaudio._random.RunRandomness` (``module_seed``, ``shared_seed``). It
+    pickles without the generator (torch generators do not pickle); a fresh one is
+    seeded on the next use.
 
     Parameters
     ----------
@@ -453,15 +456,11 @@ def compile_in_place(module: nn.Module, enabled: bool = True) -> nn.Module:
     parameters, buffers, ``state_dict`` keys and pickling are unchanged (the compiled
     function is not pickled: an unpickled module is plain until compiled again).
 
-    Two choices differ from calling ``nn.Module.compile`` on ``module``. The children
-    rather than ``module`` itself, because the models call the encoders' methods
-    (``forward_frames``, ``pool``), not only ``__call__``: what each method computes
-    runs in its compiled children, the glue between them (reshapes, the pooling) in
-    eager mode. And the compiled function is a small wrapper around the child's
-    ``_call_impl`` rather than ``_call_impl`` itself: Dynamo skips the frames of
-    torch's own files, so ``nn.Module.compile`` on a torch module (``Sequential``,
-    ``Conv2d``) compiles nothing (torch 2.13), while a wrapper frame is traced and the
-    module's call inlined into one graph. Compiling is lazy (the first call compiles)
+    What each method of ``module`` computes runs in its compiled children, the glue
+    between them (reshapes, the pooling) in eager mode. The compiled function is a
+    small wrapper around the child's ``_call_impl``, which Dynamo traces, inlining the
+    module's call into one graph (why both differ from ``nn.Module.compile``: see
+    :ref:`guide-gpu`). Compiling is lazy (the first call compiles)
     and idempotent (compiled parts keep their caches); ``enabled=False`` removes the
     compiled functions.
 

@@ -15,6 +15,7 @@ with another configuration or other data raises instead of silently mixing runs.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +27,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ._atomic import atomic_write
 from ._manifest import (
-    clip_digests,
+    clip_digests,  # noqa: F401  (an internal, importable from here)
     data_fingerprint,  # noqa: F401  (estimators import it from here)
     differing,
 )
 from ._torch_utils import device_generators
+from .augment import spectrogram as _spectrogram
+from .augment import waveform as _waveform
 from .clips import AudioClips, FileClips
 
 __all__ = [
     "EpochCheckpoint",
     "ResumeCheckpoint",
-    "clip_digests",
-    "load_checkpoint",
-    "net_state",
-    "restore_checkpoint",
 ]
 
 #: version of the file layout; a file of another version is refused
@@ -293,6 +292,30 @@ def _differing_clips(saved, digests, clips) -> str:
     return f"{len(differ)} of {len(digests)} clips differ, the first being {name}"
 
 
+def _current_names(manifest: dict) -> dict:
+    """``manifest`` with the former names of renamed augmentations replaced by today's.
+
+    A manifest stores each parameter's ``repr``; a checkpoint of a run whose
+    ``augmentations`` was a list of, e.g., ``TimeMasking(...)`` objects (the name
+    before 0.2) must resume under ``SpecTimeMask(...)``, the same object.
+    """
+    renamed = [
+        (cls.__qualname__, cls.renamed_to.__name__)
+        for module in (_spectrogram, _waveform)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and hasattr(cls, "renamed_to")
+    ]
+
+    def current(value):
+        if not isinstance(value, str):
+            return value
+        for old, new in renamed:
+            value = re.sub(rf"\b{old}\(", f"{new}(", value)
+        return value
+
+    return {key: current(value) for key, value in manifest.items()}
+
+
 def load_checkpoint(
     path: str | Path,
     manifest: dict,
@@ -346,7 +369,7 @@ def load_checkpoint(
             f"checkpoint {os.fspath(path)!r} is not a skaudio checkpoint of format {FORMAT}; "
             "delete it to start the run over"
         )
-    saved = state["manifest"]
+    saved = _current_names(state["manifest"])
     differ = set(differing(saved, manifest))
     if differ and differ <= set(restart_on):
         return None

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError
 from tqdm import tqdm
 
 from . import __version__
 from ._atomic import atomic_write
+from ._compat import InvalidParameterError
 from ._model_file import load_model_file
 from .clips import as_clips
 from .distributed import rank

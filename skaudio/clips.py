@@ -37,7 +37,7 @@ from .io import (
 )
 from .segments import crop_or_pad, random_segment, sliding_windows, window_starts
 
-__all__ = ["ArrayClips", "AudioClips", "FileClips", "as_clips", "clips_of"]
+__all__ = ["ArrayClips", "AudioClips", "FileClips", "as_clips"]
 
 #: samples read per block when streaming a file
 _BLOCK_FRAMES = 65536

@@ -17,21 +17,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, default_collate, get_worker_info
 
+from ._random import worker_generator
 from .clips import AudioClips, clips_of
 from .segments import random_offset
 
 __all__ = [
-    "ClipWindows",
+    "SegmentDataset",
     "SegmentPairDataset",
-    "TokenWindowDataset",
-    "WindowDataset",
-    "batch_to_device",
-    "collate_batch",
-    "seed_worker",
+    "TokenContextDataset",
 ]
 
 
-def seed_worker(worker_id: int) -> None:
+def seed_worker(worker_id: int, process: int = 0) -> None:
     """``worker_init_fn`` of the training data loaders: a new random stream per worker.
 
     A worker process starts with a copy of the dataset, random generator included, so
@@ -44,15 +41,19 @@ def seed_worker(worker_id: int) -> None:
     ----------
     worker_id : int
         Index of the worker (unused: the seed already depends on it).
+    process : int, default=0
+        Index of the training process in a distributed run, mixed into the seed
+        (:func:`skaudio._random.worker_generator`): every process's loader derives
+        the same worker seeds.
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> from torch.utils.data import DataLoader
-    >>> from skaudio.data import WindowDataset, seed_worker
+    >>> from skaudio.data import SegmentDataset, seed_worker
     >>> _ = torch.manual_seed(0)
     >>> clips = [np.arange(100, dtype=np.float32)] * 4
-    >>> dataset = WindowDataset(clips, 10, np.random.default_rng(0))
+    >>> dataset = SegmentDataset(clips, 10, np.random.default_rng(0))
     >>> loader = DataLoader(dataset, batch_size=1, num_workers=2, worker_init_fn=seed_worker)
     >>> starts = [int(X["window"][0, 0]) for X, _ in loader]
     >>> starts[0] != starts[1]  # workers 0 and 1 drew different crops
@@ -60,7 +61,7 @@ def seed_worker(worker_id: int) -> None:
     """
     worker = get_worker_info()
     if worker is not None and isinstance(getattr(worker.dataset, "rng", None), np.random.Generator):
-        worker.dataset.rng = np.random.default_rng(worker.seed)
+        worker.dataset.rng = worker_generator(worker.seed, process)
 
 
 def _non_blocking(device: torch.device | str | None) -> bool:
@@ -165,8 +166,8 @@ def collate_batch(batch):
     --------
     >>> import numpy as np
     >>> from torch.utils.data import DataLoader
-    >>> from skaudio.data import WindowDataset, collate_batch
-    >>> dataset = WindowDataset([np.ones(100, np.float32)] * 4, 10, np.random.default_rng(0))
+    >>> from skaudio.data import SegmentDataset, collate_batch
+    >>> dataset = SegmentDataset([np.ones(100, np.float32)] * 4, 10, np.random.default_rng(0))
     >>> X, y = next(iter(DataLoader(dataset, batch_size=4, collate_fn=collate_batch)))
     >>> X["window"].shape, X["n_valid"].tolist(), y.tolist()
     (torch.Size([4, 10]), [10, 10, 10, 10], [-1, -1, -1, -1])
@@ -250,21 +251,24 @@ class SegmentPairDataset(Dataset):
         return _CutBatch({"anchor": segments[0], "positive": segments[1]}, targets)
 
 
-class WindowDataset(Dataset):
-    """One random crop of each clip, with how many of its samples are audio (CPC).
+class SegmentDataset(Dataset):
+    """One random segment of each clip, with how many of its samples are audio (CPC).
 
-    A clip longer than ``window_length`` gives a crop at a uniformly random offset; a
-    shorter one is zero-padded at the end, and ``n_valid`` tells the model where the
-    audio stops so that padding is never predicted nor used as a negative. Item ``i``
-    is ``({"window": window, "n_valid": n_valid}, -1)``: an array of shape
-    ``(window_length,)`` and the number of audio samples at its start, the inputs of
+    The training crop of :class:`~skaudio.CPCEmbedder` (``segment_seconds``), as
+    :class:`SegmentPairDataset` cuts two per clip. Called ``WindowDataset`` before
+    0.2 (that name still works). A clip longer than ``segment_length`` gives a crop
+    at a uniformly random offset; a shorter one is zero-padded at the end, and
+    ``n_valid`` tells the model where the audio stops so that padding is never
+    predicted nor used as a negative. Item ``i`` is
+    ``({"window": segment, "n_valid": n_valid}, -1)``: an array of shape
+    ``(segment_length,)`` and the number of audio samples at its start, the inputs of
     :meth:`skaudio.models.CPCModel.forward`.
 
     Parameters
     ----------
     waveforms : list of ndarray of shape (n_samples_i,), or AudioClips
         The clips (:class:`skaudio.clips.FileClips` reads them from disk on demand).
-    window_length : int
+    segment_length : int
         Crop length in samples.
     rng : numpy.random.Generator
         Source of the offsets.
@@ -272,10 +276,10 @@ class WindowDataset(Dataset):
     Examples
     --------
     >>> import numpy as np
-    >>> from skaudio.data import WindowDataset
+    >>> from skaudio.data import SegmentDataset
     >>> rng = np.random.default_rng(0)
     >>> waveforms = [rng.standard_normal(n).astype(np.float32) for n in (4000, 1000)]
-    >>> dataset = WindowDataset(waveforms, window_length=2000, rng=rng)
+    >>> dataset = SegmentDataset(waveforms, segment_length=2000, rng=rng)
     >>> item, _ = dataset[1]  # a short clip: zero-padded at the end
     >>> len(dataset), item["window"].shape, item["n_valid"]
     (2, (2000,), 1000)
@@ -284,11 +288,11 @@ class WindowDataset(Dataset):
     def __init__(
         self,
         waveforms: list[np.ndarray] | AudioClips,
-        window_length: int,
+        segment_length: int,
         rng: np.random.Generator,
     ) -> None:
         self.clips = clips_of(waveforms)
-        self.window_length = window_length
+        self.segment_length = segment_length
         self.rng = rng
 
     def __len__(self) -> int:
@@ -296,20 +300,20 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, index: int):
         n = int(self.clips.lengths[index])
-        length = self.window_length
+        length = self.segment_length
         start = random_offset(n, length, self.rng) if n >= length else 0  # padded at the end
         return {"window": self.clips.crop(index, length, start), "n_valid": min(n, length)}, -1
 
     def __getitems__(self, indices: list[int]) -> _CutBatch:
         """The items of ``indices`` cut at once (torch's batched fetch), as float32.
 
-        The offsets of the clips longer than a window are drawn in one call, in
-        ``__getitem__``'s order, which gives the very same draws; the windows are
+        The offsets of the clips longer than a segment are drawn in one call, in
+        ``__getitem__``'s order, which gives the very same draws; the segments are
         copied into one array, collated as it is by :func:`collate_batch`.
         """
         indices = np.asarray(indices, dtype=np.int64)
         lengths = self.clips.lengths[indices]
-        length = self.window_length
+        length = self.segment_length
         cropped = lengths >= length
         starts = np.zeros(len(indices), dtype=np.int64)
         starts[cropped] = self.rng.integers(0, lengths[cropped] - length + 1)
@@ -322,8 +326,12 @@ class WindowDataset(Dataset):
         )
 
 
-class TokenWindowDataset(Dataset):
-    """Windows of ``length`` tokens starting at every position of every token sequence.
+class TokenContextDataset(Dataset):
+    """Contexts of ``length`` tokens starting at every position of every token sequence.
+
+    The training data of :class:`~skaudio.TokenTransformerEmbedder`: ``length`` is its
+    ``context_tokens`` plus the token to predict. Called ``TokenWindowDataset`` before
+    0.2 (that name still works).
 
     A sequence of ``n`` tokens gives ``max(1, n - 1)`` windows (every start that leaves
     at least one token to predict), so one epoch shows the transformer every
@@ -344,8 +352,8 @@ class TokenWindowDataset(Dataset):
     Examples
     --------
     >>> import numpy as np
-    >>> from skaudio.data import TokenWindowDataset
-    >>> dataset = TokenWindowDataset([np.arange(4), np.arange(1)], length=3, pad_id=9)
+    >>> from skaudio.data import TokenContextDataset
+    >>> dataset = TokenContextDataset([np.arange(4), np.arange(1)], length=3, pad_id=9)
     >>> [dataset[i][0]["tokens"].tolist() for i in range(len(dataset))]
     [[0, 1, 2], [1, 2, 3], [2, 3, 9], [0, 9, 9]]
     """
@@ -385,6 +393,11 @@ class TokenWindowDataset(Dataset):
         firsts = self._window_firsts[np.asarray(indices, dtype=np.int64)]
         windows = self._tokens[firsts[:, None] + np.arange(self.length)]
         return _CutBatch({"tokens": windows}, np.full(len(firsts), -1, dtype=np.int64))
+
+
+#: the names before 0.2 (the same classes)
+WindowDataset = SegmentDataset
+TokenWindowDataset = TokenContextDataset
 
 
 class ClipWindows(IterableDataset):

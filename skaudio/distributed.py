@@ -18,41 +18,33 @@ that way:
 It also re-exports the collectives (:func:`gather_with_grad`, :func:`gather`,
 :func:`world_size`, :func:`rank`, :func:`is_distributed`, from the leaf
 ``skaudio._collectives``) and the batch norms (:class:`GlobalBatchNorm` and its 1d/2d/3d
-versions, :func:`convert_sync_batchnorm`, from :mod:`skaudio.layers`): their public
-path since they were written, and the one that models pickled before hold.
+versions, :func:`convert_sync_batchnorm`, from :mod:`skaudio.layers`) under their
+public path, which pickled models refer to.
 """
 
 from __future__ import annotations
 
-from skorch.hf import AccelerateMixin
 from torch import nn
 
-from ._collectives import gather, gather_with_grad, is_distributed, rank, world_size
-from .layers import (
-    GlobalBatchNorm,
-    GlobalBatchNorm1d,
-    GlobalBatchNorm2d,
-    GlobalBatchNorm3d,
-    convert_sync_batchnorm,
-)
+# "X as X": not in __all__, kept at their old public path (which pickled models refer to)
+from ._collectives import gather as gather
+from ._collectives import gather_with_grad
+from ._collectives import is_distributed as is_distributed
+from ._collectives import rank as rank
+from ._collectives import world_size as world_size
+from ._compat import AccelerateMixin
+from .layers import GlobalBatchNorm as GlobalBatchNorm
+from .layers import GlobalBatchNorm1d as GlobalBatchNorm1d
+from .layers import GlobalBatchNorm2d as GlobalBatchNorm2d
+from .layers import GlobalBatchNorm3d as GlobalBatchNorm3d
+from .layers import convert_sync_batchnorm
 from .training import SelfSupervisedNet
 
 __all__ = [
     "DistributedSelfSupervisedNet",
-    "GlobalBatchNorm",
-    "GlobalBatchNorm1d",
-    "GlobalBatchNorm2d",
-    "GlobalBatchNorm3d",
     "convert_sync_batchnorm",
-    "distributed_net_class",
-    "gather",
     "gather_with_grad",
-    "global_batch_accelerator",
-    "is_distributed",
-    "join_processes",
-    "rank",
     "to_plain_net",
-    "world_size",
 ]
 
 _INSTALL_HINT = 'distributed pretraining needs accelerate: pip install "skaudio[distributed]"'
@@ -78,16 +70,14 @@ class DistributedSelfSupervisedNet(AccelerateMixin, SelfSupervisedNet):
     (``gather_distributed=True``), then train as on the global batch. Three changes to
     the mixin:
 
-    - criteria without trainable parameters (all of :mod:`skaudio.losses`) are not
-      prepared by the accelerator, only moved to its device: accelerate wraps every
-      prepared module in DDP on multi-CPU runs, and DDP refuses a module without
-      parameters;
+    - criteria without trainable parameters (all of :mod:`skaudio.losses`) are only
+      moved to the accelerator's device, not prepared (not wrapped in DDP);
     - ``accelerator.even_batches`` must stay ``True`` (accelerate's default) in a
-      distributed run: otherwise processes may run different numbers of steps and
-      wait forever in each other's collectives;
-    - the net's ``precision`` must stay ``"fp32"``: mixed precision is the
-      accelerator's (its ``mixed_precision``), so that autocast wraps the forward
-      pass once.
+      distributed run (a ``ValueError`` otherwise);
+    - the net's ``precision`` must stay ``"fp32"`` (a ``ValueError`` otherwise): mixed
+      precision is the accelerator's ``mixed_precision``.
+
+    See :ref:`scale-distributed` for why.
 
     The prepared data loader gives each process ``batch_size`` rows per step (the
     global batch is ``world_size * batch_size``) and, with ``even_batches``, the
@@ -167,8 +157,8 @@ class DistributedSelfSupervisedNet(AccelerateMixin, SelfSupervisedNet):
 def distributed_net_class() -> type:
     """:class:`DistributedSelfSupervisedNet`, once accelerate is known to be installed.
 
-    Kept for the code written when the class was built on first use; the class is
-    now a plain attribute of this module.
+    The same class as the module attribute; it raises the install hint when
+    accelerate is missing.
 
     Returns
     -------

@@ -5,8 +5,8 @@ normalise with the statistics of the batches of all processes (all-reduced, with
 gradients), and run on CPUs with gloo; :func:`convert_sync_batchnorm` swaps them in
 for a model's batch norms (torch's ``SyncBatchNorm`` on a CUDA device in an NCCL
 process group). In a single process, or in evaluation mode, they are plain batch
-norm. Also importable from :mod:`skaudio.distributed` (which unpickles models saved
-before this module existed).
+norm. Also importable from :mod:`skaudio.distributed`, the path pickled models refer
+to.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ._collectives import _autograd_collective, is_distributed
+from ._compat import _BatchNorm, batch_norm_input_check
 
-__all__ = [
-    "GlobalBatchNorm",
-    "GlobalBatchNorm1d",
-    "GlobalBatchNorm2d",
-    "GlobalBatchNorm3d",
-    "convert_sync_batchnorm",
-]
+__all__: list[str] = []
 
 
 class GlobalBatchNorm(_BatchNorm):
@@ -48,10 +42,9 @@ class GlobalBatchNorm(_BatchNorm):
     other state, so it pickles, and unpickled into a single process it behaves as
     plain batch norm.
 
-    Why not ``torch.nn.SyncBatchNorm``: its training forward refuses CPU tensors (it
-    needs CUDA kernels), so it cannot run multi-process CPU training with gloo. On CUDA
-    with NCCL, where it runs with fused kernels, :func:`convert_sync_batchnorm` given
-    the device picks it instead.
+    Unlike ``torch.nn.SyncBatchNorm`` it runs on CPU tensors (gloo); on CUDA with NCCL,
+    :func:`convert_sync_batchnorm` given the device picks ``SyncBatchNorm`` instead
+    (see :ref:`gpu-several`).
 
     Use :class:`GlobalBatchNorm1d`, :class:`GlobalBatchNorm2d` or
     :class:`GlobalBatchNorm3d`, usually through :func:`convert_sync_batchnorm`; this
@@ -155,7 +148,7 @@ class GlobalBatchNorm1d(GlobalBatchNorm, nn.BatchNorm1d):
     of :class:`GlobalBatchNorm` in distributed training.
     """
 
-    _check_input_dim = nn.BatchNorm1d._check_input_dim
+    _check_input_dim = batch_norm_input_check(nn.BatchNorm1d)
 
 
 class GlobalBatchNorm2d(GlobalBatchNorm, nn.BatchNorm2d):
@@ -165,7 +158,7 @@ class GlobalBatchNorm2d(GlobalBatchNorm, nn.BatchNorm2d):
     of :class:`GlobalBatchNorm` in distributed training.
     """
 
-    _check_input_dim = nn.BatchNorm2d._check_input_dim
+    _check_input_dim = batch_norm_input_check(nn.BatchNorm2d)
 
 
 class GlobalBatchNorm3d(GlobalBatchNorm, nn.BatchNorm3d):
@@ -175,7 +168,7 @@ class GlobalBatchNorm3d(GlobalBatchNorm, nn.BatchNorm3d):
     of :class:`GlobalBatchNorm` in distributed training.
     """
 
-    _check_input_dim = nn.BatchNorm3d._check_input_dim
+    _check_input_dim = batch_norm_input_check(nn.BatchNorm3d)
 
 
 _GLOBAL_VERSIONS = {
@@ -215,11 +208,8 @@ def _to_global(module: nn.Module) -> nn.Module:
 def _uses_torch_sync_batchnorm(device: torch.device | str | None, backend: str | None) -> bool:
     """Whether batch norms on ``device`` with ``backend`` become ``torch.nn.SyncBatchNorm``.
 
-    Only on a CUDA device with the NCCL backend: there, ``SyncBatchNorm``'s fused CUDA
-    kernels gather the statistics in one collective forward and one backward per
-    layer, where :class:`GlobalBatchNorm` needs two float64 all-reduces each way.
-    Everywhere else (CPU processes with gloo, no device, no process group)
-    :class:`GlobalBatchNorm`, since ``SyncBatchNorm`` refuses to train on CPU tensors.
+    Only on a CUDA device with the NCCL backend; everywhere else (CPU processes with
+    gloo, no device, no process group) :class:`GlobalBatchNorm`. See :ref:`gpu-several`.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crop_or_pad", "random_offset", "random_segment", "sliding_windows", "window_starts"]
+__all__: list[str] = []
 
 
 def crop_or_pad(clip, length: int, offset: int, out: np.ndarray | None = None) -> np.ndarray:

@@ -17,27 +17,20 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from ._collectives import _equal_shards
 from ._torch_utils import autocast
-from .data import (
-    SegmentPairDataset,
-    TokenWindowDataset,
-    WindowDataset,
+from .data import (  # the datasets re-exported from their first home, out of __all__
+    SegmentDataset,  # noqa: F401
+    SegmentPairDataset,  # noqa: F401
+    TokenContextDataset,  # noqa: F401
+    TokenWindowDataset,  # noqa: F401  (the old names)
+    WindowDataset,  # noqa: F401
     batch_to_device,
     collate_batch,
-    seed_worker,
+    seed_worker,  # noqa: F401
 )
 
 __all__ = [
-    "GradScaling",
-    "LearningRateSchedule",
-    "SegmentPairDataset",
     "SelfSupervisedNet",
     "StopTraining",
-    "TokenWindowDataset",
-    "WindowDataset",
-    "batch_to_device",
-    "collate_batch",
-    "seed_worker",
-    "training_callbacks",
 ]
 
 
@@ -220,8 +213,8 @@ class SelfSupervisedNet(NeuralNet):
         batch's history, as ``train_<name>``, at the end of the epoch, in one
         transfer for the whole epoch (:meth:`on_epoch_end`, which runs before the
         callbacks' ``on_epoch_end``: their averages see every batch's metrics). The
-        history is what recording them at every batch gave, in the same key order;
-        only ``on_batch_end`` callbacks no longer see the batch's metrics.
+        history holds what recording them at every batch would, in the same key
+        order; ``on_batch_end`` callbacks do not see the batch's metrics.
 
         Parameters
         ----------

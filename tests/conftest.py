@@ -61,7 +61,7 @@ def cpc(*, segment_seconds, embedding_dim, projection_dim, **params):
     The encoder is 64 channels wide instead of 512: the same network, a 20th of the cost.
     """
     return CPCEmbedder(
-        window_seconds=segment_seconds,
+        segment_seconds=segment_seconds,
         z_dim=embedding_dim,
         c_dim=embedding_dim,
         n_predict=3,

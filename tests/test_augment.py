@@ -24,14 +24,14 @@ SPECTROGRAM_AUGS = [
     A.CheckerboardNoise(),
     A.TimeReversal(),
     A.FrequencyFlip(),
-    A.AmplitudeScaling(),
+    A.SpecGain(),
     A.BandStop(),
     A.KeepPeaks(),
     A.KeepAboveThreshold(),
-    A.AdditiveNoise(),
+    A.SpecNoise(),
     A.SpectralEnvelope(),
-    A.TimeMasking(),
-    A.FrequencyMasking(),
+    A.SpecTimeMask(),
+    A.SpecFrequencyMask(),
     A.RandomResizedCrop(),
 ]
 
@@ -80,7 +80,7 @@ def test_gain_and_amplitude_scaling_ranges():
     assert gains_db.min() >= -6.0 - 1e-4 and gains_db.max() <= 6.0 + 1e-4
     assert gains_db.std() > 2.0
     spec = torch.zeros(100, 4, 5)
-    shift = A.AmplitudeScaling(10.0)(spec, _gen())
+    shift = A.SpecGain(10.0)(spec, _gen())
     assert (shift == shift[:, :1, :1]).all() and shift.abs().max() <= 10.0
 
 
@@ -161,7 +161,7 @@ def test_checkerboard_and_masks_turn_bins_off_to_the_floor():
     off = out == floor
     assert off.float().mean() == pytest.approx(0.5, abs=0.01)
     assert (off[:, :2, :2] == off[:, :1, :1]).all()  # 2x2 squares
-    masked = A.FrequencyMasking(0.25)(spec, _gen())
+    masked = A.SpecFrequencyMask(0.25)(spec, _gen())
     changed_rows = (masked != spec).any(dim=2)
     assert (changed_rows.sum(1) <= 16).all()
 

@@ -317,14 +317,14 @@ def test_static_one_of_gives_each_row_to_exactly_one_alternative():
 def test_static_share_augmented_is_p(p):
     x = torch.zeros(20_000, 1, 2)
     with A.static_shapes():
-        out = A.RandomApply(A.AmplitudeScaling(10.0), p=p)(x, _gen(0))
+        out = A.RandomApply(A.SpecGain(10.0), p=p)(x, _gen(0))
     share = (out != x).flatten(1).any(dim=1).float().mean().item()
     assert abs(share - p) < 0.02  # 5 standard deviations at n = 20,000
 
 
 def test_static_one_of_shares_are_uniform():
     x = torch.arange(4.0).view(1, 2, 2).expand(9_000, 2, 2)
-    aug = A.OneOf([A.TimeReversal(), A.FrequencyFlip(), A.AmplitudeScaling(10.0)])
+    aug = A.OneOf([A.TimeReversal(), A.FrequencyFlip(), A.SpecGain(10.0)])
     with A.static_shapes():
         out = aug(x, _gen(0))
     time_flipped = (out == x.flip(-1)).flatten(1).all(dim=1)

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
-from sklearn.utils._param_validation import InvalidParameterError
 
 import skaudio.estimators.contrastive as contrastive_module
 from skaudio import ContrastiveAudioEmbedder, make_byol_a
-from skaudio.augment import BatchStandardize, TimeMasking, make_policy
+from skaudio._compat import InvalidParameterError
+from skaudio.augment import BatchStandardize, SpecTimeMask, make_policy
 from skaudio.datasets import make_tones
 from skaudio.encoders import CNNEncoder
 from skaudio.exceptions import DegenerateTrainingWarning
@@ -55,7 +55,7 @@ def fitted(clips):
 def _tiny_model(**kwargs) -> BYOLModel:
     torch.manual_seed(0)
     encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
-    return BYOLModel(LogMelSpectrogram(SR, n_mels=16), encoder, [TimeMasking(0.2)], 8, 2, **kwargs)
+    return BYOLModel(LogMelSpectrogram(SR, n_mels=16), encoder, [SpecTimeMask(0.2)], 8, 2, **kwargs)
 
 
 def _views(batch=6, seed=0):

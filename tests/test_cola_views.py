@@ -9,7 +9,7 @@ import torch
 from sklearn.base import clone
 
 from skaudio import COLAEmbedder
-from skaudio.augment import AmplitudeScaling, Gain, TimeMasking, make_policy, split_by_domain
+from skaudio.augment import Gain, SpecGain, SpecTimeMask, make_policy, split_by_domain
 from skaudio.datasets import make_tones
 from skaudio.encoders import CNNEncoder
 from skaudio.features import LogMelSpectrogram, warp_frequency
@@ -121,7 +121,7 @@ def test_views_follow_the_reference_order_of_draws():
 
 def test_the_two_views_get_independent_seeded_draws():
     segment = _segments()
-    model = _model([AmplitudeScaling(10.0)]).train()
+    model = _model([SpecGain(10.0)]).train()
     spec, _ = model._spectrograms(segment, segment)  # the same audio as anchor and positive
     plain = model.frontend(segment)
     anchor_db, positive_db = (view - plain for view in spec.chunk(2))
@@ -131,9 +131,9 @@ def test_the_two_views_get_independent_seeded_draws():
     # a new draw every batch; the same draws from the same seed, others from another
     again, _ = model._spectrograms(segment, segment)
     assert not torch.equal(again, spec)
-    torch.testing.assert_close(_model([AmplitudeScaling(10.0)]).train()._spectrograms(
+    torch.testing.assert_close(_model([SpecGain(10.0)]).train()._spectrograms(
         segment, segment)[0], spec, rtol=0, atol=0)  # fmt: skip
-    other, _ = _model([AmplitudeScaling(10.0)], seed=4).train()._spectrograms(segment, segment)
+    other, _ = _model([SpecGain(10.0)], seed=4).train()._spectrograms(segment, segment)
     assert not torch.equal(other, spec)
 
 
@@ -149,7 +149,7 @@ def test_evaluation_mode_augments_nothing():
 
 def test_shifted_copy_replays_the_anchors_spectrogram_draws():
     """The pitch view differs from the anchor by the shift alone: same level and mask."""
-    policy = [AmplitudeScaling(10.0), TimeMasking(0.5)]
+    policy = [SpecGain(10.0), SpecTimeMask(0.5)]
     model = _model(policy, pitch=True).train()
     anchor, positive = _segments(), _segments(offset=1000)
     got, semitones = model._spectrograms(anchor, positive)
@@ -194,7 +194,7 @@ def test_a_fit_with_a_policy_and_both_strategies_is_seeded():
 
 
 def test_pickle_and_clone_keep_the_policy():
-    est = COLAEmbedder(**PARAMS, augmentations=[Gain(6.0), TimeMasking(0.3)]).fit(X)
+    est = COLAEmbedder(**PARAMS, augmentations=[Gain(6.0), SpecTimeMask(0.3)]).fit(X)
     loaded = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
     assert loaded.augmentations == est.augmentations

@@ -81,7 +81,7 @@ def _expected_failed_checks(estimator):
         COLAEmbedder(**TINY, frame_weight=1.0, pitch_weight=1.0),
         CPCEmbedder(
             sample_rate=8000,
-            window_seconds=0.1,
+            segment_seconds=0.1,
             encoder_width=16,
             z_dim=8,
             c_dim=8,

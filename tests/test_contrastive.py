@@ -47,7 +47,7 @@ def test_every_policy_trains_deterministically(tones, policy):
 
 def test_augmentation_list_clones_and_grid_searches(tones):
     X, y = tones
-    augs = [A.RandomApply(A.Gain(6.0), p=0.5), A.TimeMasking(0.1)]
+    augs = [A.RandomApply(A.Gain(6.0), p=0.5), A.SpecTimeMask(0.1)]
     est = ContrastiveAudioEmbedder(**{**SMALL, "augmentations": augs})
     assert clone(est).get_params()["augmentations"] == augs
     pipe = make_pipeline(est, LogisticRegression(max_iter=500))

@@ -13,7 +13,7 @@ from skaudio.models.cpc import CausalTransformer, GRUContext
 
 TINY_CPC = dict(
     sample_rate=8000,
-    window_seconds=0.25,
+    segment_seconds=0.25,
     z_dim=16,
     c_dim=16,
     n_predict=3,

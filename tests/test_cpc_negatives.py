@@ -6,9 +6,9 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skaudio import CPCEmbedder
+from skaudio._compat import InvalidParameterError
 from skaudio.datasets import make_tones
 from skaudio.exceptions import DegenerateTrainingWarning
 from skaudio.losses import CPCCriterion, CPCOutput, cpc_infonce, cpc_step_weights
@@ -16,7 +16,7 @@ from skaudio.losses._cpc import _sample_clip_negatives
 
 TINY = dict(
     sample_rate=8000,
-    window_seconds=0.25,
+    segment_seconds=0.25,
     z_dim=8,
     c_dim=8,
     n_predict=3,

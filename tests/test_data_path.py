@@ -253,7 +253,7 @@ def test_whole_clip_embedding_with_the_cap_equals_one_at_a_time():
     from skaudio import CPCEmbedder
 
     X = _clips([3000, 500, 3000, 9000, 1000, 3000, 3000], seed=4)
-    params = dict(sample_rate=8000, window_seconds=0.125, z_dim=16, c_dim=16, n_predict=2)
+    params = dict(sample_rate=8000, segment_seconds=0.125, z_dim=16, c_dim=16, n_predict=2)
     embedder = CPCEmbedder(**params, batch_size=3, max_epochs=0, random_state=0).fit(X)
     batched = embedder.transform(X)
     one_at_a_time = np.concatenate([embedder.transform([clip]) for clip in X])

@@ -37,7 +37,7 @@ def _simclr(**kw):
 
 
 def _cpc(**kw):
-    return CPCEmbedder(window_seconds=0.05, z_dim=8, c_dim=8, n_predict=2, **{**SMALL, **kw})
+    return CPCEmbedder(segment_seconds=0.05, z_dim=8, c_dim=8, n_predict=2, **{**SMALL, **kw})
 
 
 def _tokens(**kw):

@@ -6,9 +6,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
+from skaudio._compat import InvalidParameterError
 from skaudio._torch_utils import resolve_device
 from skaudio.clips import as_clips
 from skaudio.exceptions import AudioInputWarning, DegenerateTrainingWarning
@@ -19,7 +19,7 @@ SR = 8000
 TINY = dict(sample_rate=SR, n_mels=8, batch_size=8, max_epochs=1, random_state=0)
 CONTRASTIVE = dict(TINY, segment_seconds=0.05, embedding_dim=8, projection_dim=8)
 #: 4 frames of 160 samples per 0.08 s window: n_predict=2 fits
-CPC = dict(TINY, window_seconds=0.08, z_dim=8, c_dim=8, encoder_width=8, n_predict=2)
+CPC = dict(TINY, segment_seconds=0.08, z_dim=8, c_dim=8, encoder_width=8, n_predict=2)
 TOKENS = dict(
     TINY,
     patch_frames=2,
@@ -100,18 +100,18 @@ def test_cpc_sampled_negatives_from_a_one_clip_batch_are_refused_before_training
     "params, message",
     [
         (
-            dict(window_seconds=1e-5, n_predict=None),
-            r"window_seconds=1e-05 gives 1 frame\(s\) of 160 samples; n_predict=12 needs "
-            r"at least 13.*window_seconds >= 0.26",
+            dict(segment_seconds=1e-5, n_predict=None),
+            r"segment_seconds=1e-05 gives 1 frame\(s\) of 160 samples; n_predict=12 needs "
+            r"at least 13.*segment_seconds >= 0.26",
         ),
-        (dict(window_seconds=0.05, n_predict=12), "gives 3 frame.*n_predict=12 needs at least 13"),
+        (dict(segment_seconds=0.05, n_predict=12), "gives 3 frame.*n_predict=12 needs at least 13"),
         (dict(n_predict=4), r"gives 4 frame.*n_predict=4 needs at least 5"),
         (
-            dict(input_representation="logmel", window_seconds=0.1, n_predict=None),
+            dict(input_representation="logmel", segment_seconds=0.1, n_predict=None),
             r"gives 2 frame\(s\) of 640 samples; n_predict=4 needs at least 5",
         ),
         (  # the encoder's own frames, not the finer ones transform_frames interleaves
-            dict(input_representation="logmel", window_seconds=0.3, n_predict=4),
+            dict(input_representation="logmel", segment_seconds=0.3, n_predict=4),
             r"gives 4 frame\(s\) of 640 samples; n_predict=4 needs at least 5",
         ),
     ],

@@ -27,7 +27,7 @@ def _noise(n_samples, seed=0, n=1):
 def _cpc(context="gru", **params):
     settings = dict(
         sample_rate=SR,
-        window_seconds=0.1,
+        segment_seconds=0.1,
         encoder_width=8,
         z_dim=8,
         c_dim=8,

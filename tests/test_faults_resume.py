@@ -36,7 +36,7 @@ MAKERS = {
     "simclr": lambda **kw: ContrastiveAudioEmbedder(**COLA, **kw),
     "cpc": lambda **kw: CPCEmbedder(
         sample_rate=SR,
-        window_seconds=0.1,
+        segment_seconds=0.1,
         encoder_width=32,
         n_mels=16,
         z_dim=8,

@@ -16,13 +16,13 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 import skaudio._allocator as allocator
 import skaudio._torch_utils as torch_utils
 import skaudio.estimators._trainer as base
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
+from skaudio._compat import InvalidParameterError
 from skaudio._torch_utils import (
     DeviceGenerator,
     _canonical_device,
@@ -211,7 +211,7 @@ def test_every_estimator_fits_deterministically_as_without_the_flags_on_cpu(make
         small.update(n_tokens=8, patch_frames=5, context_tokens=5, autoencoder_width=16)
         small.update(embedding_dim=16, d_model=16, n_heads=2, n_layers=1, feedforward=16)
     elif make is CPCEmbedder:
-        small.update(window_seconds=0.25, encoder_width=16, z_dim=16, c_dim=16, n_predict=2)
+        small.update(segment_seconds=0.25, encoder_width=16, z_dim=16, c_dim=16, n_predict=2)
     else:  # the clar policy: every waveform augmentation, the phase vocoder included
         small.update(segment_seconds=0.25, embedding_dim=16, projection_dim=16)
         small.update(augmentations="clar")

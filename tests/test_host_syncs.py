@@ -175,7 +175,7 @@ TWO_VIEW = dict(
     max_epochs=0,
     random_state=0,
 )
-CPC = dict(sample_rate=SR, window_seconds=0.25, z_dim=8, c_dim=8, n_predict=3, batch_size=8)
+CPC = dict(sample_rate=SR, segment_seconds=0.25, z_dim=8, c_dim=8, n_predict=3, batch_size=8)
 CPC.update(max_epochs=0, random_state=0)
 SEMI_LABELS = np.where(np.arange(16) % 2 == 0, LABELS, -1)
 

@@ -28,6 +28,8 @@ LAYERS = {
     "_allocator": 0,
     "_torch_utils": 0,
     "_collectives": 0,  # torch only: world size, rank, the gathers
+    "_compat": 0,  # the private APIs of scikit-learn, skorch and torch, in one place
+    "_random": 0,  # the streams of a training call: numpy, sklearn, torch, _torch_utils
     # data
     "io": 1,
     "segments": 2,
@@ -148,7 +150,9 @@ def test_every_allowed_exception_is_still_needed():
     ("component", "allowed"),
     [
         ("_collectives", set()),  # a leaf: torch only
-        ("layers", {"_collectives"}),
+        ("_compat", set()),  # a leaf: the dependencies only
+        ("_random", {"_torch_utils"}),
+        ("layers", {"_collectives", "_compat"}),
         ("similarity", {"_torch_utils"}),
     ],
 )

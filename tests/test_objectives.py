@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skaudio import ContrastiveAudioEmbedder
+from skaudio._compat import InvalidParameterError
 from skaudio.datasets import make_tones
 from skaudio.estimators._base import BaseAudioEmbedder
 from skaudio.exceptions import DegenerateTrainingWarning

@@ -5,10 +5,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skaudio import ContrastiveAudioEmbedder
-from skaudio.augment import Gain, TimeMasking
+from skaudio._compat import InvalidParameterError
+from skaudio.augment import Gain, SpecTimeMask
 from skaudio.datasets import make_tones
 from skaudio.encoders import CNNEncoder
 from skaudio.features import LogMelSpectrogram
@@ -51,7 +51,7 @@ def _model(cls=ContrastiveModel, **kwargs):
     """A tiny model with a waveform and a spectrogram augmentation."""
     torch.manual_seed(0)
     encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
-    augmentations = [Gain(6.0), TimeMasking(0.2)]
+    augmentations = [Gain(6.0), SpecTimeMask(0.2)]
     return cls(LogMelSpectrogram(SR, n_mels=16), encoder, augmentations, 8, 2, **kwargs)
 
 
@@ -228,7 +228,7 @@ def test_the_objectives_views_never_see_the_shift(cls):
     # the pair: the second view after its waveform augmentation, the shifts drawn last
     generator = torch.Generator().manual_seed(5)
     waves = Gain(6.0)(torch.cat([anchor, positive]), generator)
-    TimeMasking(0.2)(torch.zeros(12, 16, 11), generator)  # the spectrogram draws
+    SpecTimeMask(0.2)(torch.zeros(12, 16, 11), generator)  # the spectrogram draws
     semitones = 4.0 * (2 * torch.rand(6, generator=generator) - 1)
     torch.testing.assert_close(output.semitones, semitones)
     original, shifted = _pair_reference(pitched, waves[6:], semitones)

@@ -282,7 +282,7 @@ def test_every_estimator_fits_in_bf16(make):
         small.update(n_tokens=8, patch_frames=5, context_tokens=5, autoencoder_width=16)
         small.update(embedding_dim=16, d_model=16, n_heads=2, n_layers=1, feedforward=16)
     elif make is CPCEmbedder:
-        small.update(window_seconds=0.25, encoder_width=16, z_dim=16, c_dim=16, n_predict=2)
+        small.update(segment_seconds=0.25, encoder_width=16, z_dim=16, c_dim=16, n_predict=2)
     else:
         small.update(segment_seconds=0.25, embedding_dim=16, projection_dim=16)
         small.update(augmentations="clar")

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 from skorch import NeuralNetRegressor
 
 import skaudio.estimators._trainer as base
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder, CPCEmbedder, TokenTransformerEmbedder
+from skaudio._compat import InvalidParameterError
 from skaudio.datasets import make_tones
 from skaudio.training import LearningRateSchedule, SelfSupervisedNet
 
@@ -33,7 +33,7 @@ MAKERS = {
     "simclr": lambda **kw: ContrastiveAudioEmbedder(**COLA, **kw),
     "cpc": lambda **kw: CPCEmbedder(
         sample_rate=SR,
-        window_seconds=0.1,
+        segment_seconds=0.1,
         n_mels=16,
         encoder_width=16,
         z_dim=8,

@@ -267,10 +267,10 @@ def test_speech_policy():
         "SpeedPerturbation",
         "MelWarp",
         "RandomEQ",
-        "AmplitudeScaling",
+        "SpecGain",
         "RandomResizedCrop",
-        "TimeMasking",
-        "FrequencyMasking",
+        "SpecTimeMask",
+        "SpecFrequencyMask",
     ]
     assert policy[1].augmentation == A.MelWarp(0.85, 1.2)
     assert policy[2].augmentation == A.RandomEQ(10, 12.0)

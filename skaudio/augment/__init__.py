@@ -1,7 +1,10 @@
 """Audio augmentations: batched torch callables with an explicit random generator.
 
 Waveform augmentations take (batch, n_samples); spectrogram augmentations take log-mel
-(batch, n_mels, n_frames) in dB. Compose them with :class:`Compose`,
+(batch, n_mels, n_frames) in dB. Where both domains have the same augmentation, the
+spectrogram one carries the prefix ``Spec`` (``Gain`` / :class:`SpecGain`,
+``NoiseInjection`` / :class:`SpecNoise`, ``TimeMask`` / :class:`SpecTimeMask`, and
+:class:`SpecFrequencyMask`). Compose them with :class:`Compose`,
 :class:`RandomApply` and :class:`OneOf`, or use a named policy (:data:`POLICIES`).
 Off the CPU they never make the host wait for the device (static shapes, masks with
 ``torch.where``); :func:`static_shapes` forces that path on or off.
@@ -16,25 +19,28 @@ Examples
 torch.Size([4, 800])
 """
 
-from ._base import Augmentation, Compose, OneOf, RandomApply, static_shapes, uses_static_shapes
+from . import spectrogram as _spectrogram
+from ._base import Augmentation, Compose, OneOf, RandomApply
+from ._base import static_shapes as static_shapes  # internal: out of __all__
+from ._base import uses_static_shapes as uses_static_shapes
 from .mixing import LogMixupExp
 from .policies import POLICIES, make_policy, split_by_domain
 from .spectrogram import (
-    AdditiveNoise,
-    AmplitudeScaling,
     BandStop,
     BatchStandardize,
     CheckerboardNoise,
     FrequencyFlip,
-    FrequencyMasking,
     KeepAboveThreshold,
     KeepPeaks,
     LinearFader,
     MelWarp,
     RandomEQ,
     RandomResizedCrop,
+    SpecFrequencyMask,
+    SpecGain,
+    SpecNoise,
+    SpecTimeMask,
     SpectralEnvelope,
-    TimeMasking,
     TimeReversal,
     UtteranceNormalization,
 )
@@ -49,10 +55,14 @@ from .waveform import (
     TimeStretch,
 )
 
+# the former names of four spectrogram augmentations: deprecated, not in __all__
+AdditiveNoise = _spectrogram.AdditiveNoise
+AmplitudeScaling = _spectrogram.AmplitudeScaling
+FrequencyMasking = _spectrogram.FrequencyMasking
+TimeMasking = _spectrogram.TimeMasking
+
 __all__ = [
     "POLICIES",
-    "AdditiveNoise",
-    "AmplitudeScaling",
     "Augmentation",
     "BandStop",
     "BatchStandardize",
@@ -60,7 +70,6 @@ __all__ = [
     "Compose",
     "Fade",
     "FrequencyFlip",
-    "FrequencyMasking",
     "Gain",
     "KeepAboveThreshold",
     "KeepPeaks",
@@ -73,16 +82,17 @@ __all__ = [
     "RandomApply",
     "RandomEQ",
     "RandomResizedCrop",
+    "SpecFrequencyMask",
+    "SpecGain",
+    "SpecNoise",
+    "SpecTimeMask",
     "SpectralEnvelope",
     "SpeedPerturbation",
     "TimeMask",
-    "TimeMasking",
     "TimeReversal",
     "TimeShift",
     "TimeStretch",
     "UtteranceNormalization",
     "make_policy",
     "split_by_domain",
-    "static_shapes",
-    "uses_static_shapes",
 ]

@@ -17,6 +17,7 @@ so that a training step never waits for the device to tell the host a value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -179,6 +180,66 @@ class Augmentation:
             The augmented batch; ``x`` itself is not modified in place.
         """
         raise NotImplementedError
+
+
+class _RenamedAugmentation(type):
+    """The type of an augmentation's former name (see :func:`renamed_augmentation`)."""
+
+    def __call__(cls, *args, **kwargs):
+        new = cls.renamed_to
+        warnings.warn(
+            f"{cls.__name__} was renamed {new.__name__} in {cls.renamed_in} and will be "
+            f"removed in {cls.removed_in}: use {new.__module__.rpartition('.')[0]}."
+            f"{new.__name__}",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return new(*args, **kwargs)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, cls.renamed_to)
+
+    def __subclasscheck__(cls, subclass) -> bool:
+        return issubclass(subclass, cls.renamed_to)
+
+
+def renamed_augmentation(old_name: str, new: type, module: str) -> type:
+    """A deprecated former name of the augmentation class ``new``.
+
+    Calling it warns with a ``FutureWarning`` and returns a ``new`` instance, so its
+    objects print, compare equal and pickle as ``new``'s; ``isinstance`` checks
+    against it test for ``new``. Objects pickled under the former name (pickle
+    protocol 2 or later, as joblib and torch write them) unpickle as ``new``.
+
+    Examples
+    --------
+    >>> import pickle, warnings
+    >>> from dataclasses import dataclass
+    >>> from skaudio.augment._base import Augmentation, renamed_augmentation
+    >>> @dataclass
+    ... class Louder(Augmentation):
+    ...     db: float = 3.0
+    >>> Loud = renamed_augmentation("Loud", Louder, __name__)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     aug = Loud(6.0)
+    >>> aug, aug == Louder(6.0), isinstance(aug, Loud), caught[0].category.__name__
+    (Louder(db=6.0), True, True, 'FutureWarning')
+    """
+
+    def __new__(cls, *args, **kwargs):  # unpickling calls Old.__new__(Old): a new object
+        return new.__new__(new)
+
+    namespace = {
+        "__new__": __new__,
+        "__module__": module,
+        "__qualname__": old_name,
+        "__doc__": f"Deprecated former name of :class:`{new.__name__}` (removed in 0.4).",
+        "renamed_to": new,
+        "renamed_in": "0.2",
+        "removed_in": "0.4",
+    }
+    return _RenamedAugmentation(old_name, (), namespace)
 
 
 def _common_domain(augmentations: Sequence[Augmentation]) -> str:

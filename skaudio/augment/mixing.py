@@ -27,11 +27,9 @@ class LogMixupExp(Augmentation):
         y = 10 \log_{10}\left((1 - \lambda)\, 10^{x / 10} + \lambda\, 10^{m / 10}\right),
 
     so the background of another sound is added to the view while the clip stays
-    dominant. BYOL-A mixes with clips of a memory bank of past batches; here ``m`` is
-    another clip of the same batch (a random permutation drawn from ``generator``,
-    re-drawn for each view), which keeps the augmentation stateless: nothing outside
-    the model's state dict, so checkpoints resume exactly. With batches of a few dozen
-    random clips the partner is as random as a memory bank's. A batch of one clip is
+    dominant. Unlike BYOL-A's memory bank of past batches, ``m`` is another clip of the
+    same batch (a random permutation drawn from ``generator``, re-drawn for each view):
+    the augmentation holds no state (see :ref:`guide-contrastive`). A batch of one clip is
     returned unchanged. Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of
     shape ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 

@@ -15,14 +15,14 @@ __all__ = ["POLICIES", "make_policy", "split_by_domain"]
 def _spectrogram_policy() -> list[Augmentation]:
     """Verma & Smith-style spectrogram views plus SpecAugment masks."""
     return [
-        RandomApply(S.AmplitudeScaling(10.0), p=0.8),
+        RandomApply(S.SpecGain(10.0), p=0.8),
         RandomApply(S.RandomResizedCrop(0.6), p=0.5),
         RandomApply(
-            OneOf([S.CheckerboardNoise(), S.BandStop(), S.KeepAboveThreshold(), S.AdditiveNoise()]),
+            OneOf([S.CheckerboardNoise(), S.BandStop(), S.KeepAboveThreshold(), S.SpecNoise()]),
             p=0.5,
         ),
-        RandomApply(S.TimeMasking(0.2), p=0.5),
-        RandomApply(S.FrequencyMasking(0.2), p=0.5),
+        RandomApply(S.SpecTimeMask(0.2), p=0.5),
+        RandomApply(S.SpecFrequencyMask(0.2), p=0.5),
     ]
 
 
@@ -63,10 +63,10 @@ def _speech_policy() -> list[Augmentation]:
         RandomApply(W.SpeedPerturbation(0.9, 1.1), p=0.5),
         RandomApply(S.MelWarp(0.85, 1.2), p=0.8),
         RandomApply(S.RandomEQ(10, 12.0), p=0.8),
-        RandomApply(S.AmplitudeScaling(10.0), p=0.8),
+        RandomApply(S.SpecGain(10.0), p=0.8),
         RandomApply(S.RandomResizedCrop(time_scale=(0.8, 1.0), freq_scale=(1.0, 1.0)), p=0.5),
-        RandomApply(S.TimeMasking(0.2), p=0.5),
-        RandomApply(S.FrequencyMasking(0.2), p=0.5),
+        RandomApply(S.SpecTimeMask(0.2), p=0.5),
+        RandomApply(S.SpecFrequencyMask(0.2), p=0.5),
     ]
 
 
@@ -156,11 +156,11 @@ def make_policy(augmentations: str | Sequence[Augmentation] | None) -> list[Augm
 
     Examples
     --------
-    >>> from skaudio.augment import Gain, TimeMasking, make_policy
+    >>> from skaudio.augment import Gain, SpecTimeMask, make_policy
     >>> [type(aug.augmentation).__name__ for aug in make_policy("waveform")]
     ['Gain', 'NoiseInjection', 'Fade', 'TimeShift', 'TimeMask']
-    >>> make_policy([Gain(6.0), TimeMasking()]), make_policy(None)
-    ([Gain(max_db=6.0), TimeMasking(max_fraction=0.2)], [])
+    >>> make_policy([Gain(6.0), SpecTimeMask()]), make_policy(None)
+    ([Gain(max_db=6.0), SpecTimeMask(max_fraction=0.2)], [])
     """
     if augmentations is None:
         return []
@@ -203,7 +203,7 @@ def split_by_domain(
     >>> from skaudio.augment import make_policy, split_by_domain
     >>> waveform, spectrogram = split_by_domain(make_policy("waveform+spectrogram"))
     >>> len(waveform), len(spectrogram), spectrogram[0]
-    (5, 5, RandomApply(augmentation=AmplitudeScaling(max_db=10.0), p=0.8))
+    (5, 5, RandomApply(augmentation=SpecGain(max_db=10.0), p=0.8))
     """
     return (
         [a for a in policy if a.domain == "waveform"],

@@ -2,6 +2,11 @@
 
 Each takes a log-mel batch ``x`` of shape (batch, n_mels, n_frames) in decibels and
 returns the same shape. "Turning a bin off" sets it to the clip's minimum (its floor).
+The spectrogram twins of waveform augmentations carry the prefix ``Spec``
+(:class:`SpecGain`, :class:`SpecNoise`, :class:`SpecTimeMask`, and
+:class:`SpecFrequencyMask` with it), as in audiomentations; their names before 0.2
+(``AmplitudeScaling``, ``AdditiveNoise``, ``TimeMasking``, ``FrequencyMasking``)
+still work, with a ``FutureWarning``.
 """
 
 from __future__ import annotations
@@ -13,24 +18,24 @@ import torch
 import torch.nn.functional as F
 
 from ..features import warp_frequency
-from ._base import Augmentation, random_spans, uniform
+from ._base import Augmentation, random_spans, renamed_augmentation, uniform
 
 __all__ = [
-    "AdditiveNoise",
-    "AmplitudeScaling",
     "BandStop",
     "BatchStandardize",
     "CheckerboardNoise",
     "FrequencyFlip",
-    "FrequencyMasking",
     "KeepAboveThreshold",
     "KeepPeaks",
     "LinearFader",
     "MelWarp",
     "RandomEQ",
     "RandomResizedCrop",
+    "SpecFrequencyMask",
+    "SpecGain",
+    "SpecNoise",
+    "SpecTimeMask",
     "SpectralEnvelope",
-    "TimeMasking",
     "TimeReversal",
     "UtteranceNormalization",
 ]
@@ -53,7 +58,7 @@ class CheckerboardNoise(_SpectrogramAugmentation):
     the time-frequency checkerboard to the clip's minimum (its floor). A spectrogram
     view after Verma & Smith (2020); the ``"spectrogram"`` policy applies it inside
     a ``OneOf`` with :class:`BandStop`, :class:`KeepAboveThreshold` and
-    :class:`AdditiveNoise` (with probability 0.5). Call it as ``aug(x, generator)``
+    :class:`SpecNoise` (with probability 0.5). Call it as ``aug(x, generator)``
     with a log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)`` in dB; the
     output has the same shape.
 
@@ -134,12 +139,13 @@ class FrequencyFlip(_SpectrogramAugmentation):
 
 
 @dataclass
-class AmplitudeScaling(_SpectrogramAugmentation):
+class SpecGain(_SpectrogramAugmentation):
     """Add a random level in ``[-max_db, max_db]`` to the whole clip.
 
-    The spectrogram counterpart of a gain: one offset in dB, drawn uniformly for each
+    The spectrogram counterpart of :class:`~skaudio.augment.Gain` (called
+    ``AmplitudeScaling`` before 0.2): one offset in dB, drawn uniformly for each
     clip, is added to all its bins. A spectrogram view after Verma & Smith (2020); the
-    ``"spectrogram"`` policy applies ``AmplitudeScaling(10.0)`` with probability 0.8.
+    ``"spectrogram"`` policy applies ``SpecGain(10.0)`` with probability 0.8.
     Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
     ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 
@@ -151,9 +157,9 @@ class AmplitudeScaling(_SpectrogramAugmentation):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import AmplitudeScaling
+    >>> from skaudio.augment import SpecGain
     >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
-    >>> out = AmplitudeScaling(max_db=6.0)(x, torch.Generator().manual_seed(0))
+    >>> out = SpecGain(max_db=6.0)(x, torch.Generator().manual_seed(0))
     >>> out.shape, [round(float(d), 3) for d in (out - x).mean(dim=(1, 2))]
     (torch.Size([2, 16, 20]), [-0.045, 3.219])
     """
@@ -173,7 +179,7 @@ class BandStop(_SpectrogramAugmentation):
     ``[0, max_fraction * n_mels]``, random position) is set to the clip's minimum (its
     floor) in every frame. A spectrogram view after Verma & Smith (2020); the
     ``"spectrogram"`` policy applies it inside a ``OneOf`` with
-    :class:`CheckerboardNoise`, :class:`KeepAboveThreshold` and :class:`AdditiveNoise`
+    :class:`CheckerboardNoise`, :class:`KeepAboveThreshold` and :class:`SpecNoise`
     (with probability 0.5). Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
     ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 
@@ -236,7 +242,7 @@ class KeepAboveThreshold(_SpectrogramAugmentation):
     than that below the clip's maximum are set to the clip's minimum (its floor). A
     spectrogram view after Verma & Smith (2020); the ``"spectrogram"`` policy applies
     it inside a ``OneOf`` with :class:`CheckerboardNoise`, :class:`BandStop` and
-    :class:`AdditiveNoise` (with probability 0.5). Call it as ``aug(x, generator)``
+    :class:`SpecNoise` (with probability 0.5). Call it as ``aug(x, generator)``
     with a log-mel batch ``x`` of shape ``(batch, n_mels, n_frames)`` in dB; the
     output has the same shape.
 
@@ -266,9 +272,11 @@ class KeepAboveThreshold(_SpectrogramAugmentation):
 
 
 @dataclass
-class AdditiveNoise(_SpectrogramAugmentation):
+class SpecNoise(_SpectrogramAugmentation):
     """Add Gaussian noise with a random standard deviation of up to ``max_std_db`` dB.
 
+    The spectrogram counterpart of :class:`~skaudio.augment.NoiseInjection` (called
+    ``AdditiveNoise`` before 0.2).
     The standard deviation is drawn uniformly in ``[0, max_std_db]`` for every clip
     and the noise is added to the dB values, bin by bin. A spectrogram view after
     Verma & Smith (2020); the ``"spectrogram"`` policy applies it inside a ``OneOf``
@@ -284,9 +292,9 @@ class AdditiveNoise(_SpectrogramAugmentation):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import AdditiveNoise
+    >>> from skaudio.augment import SpecNoise
     >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
-    >>> out = AdditiveNoise(max_std_db=5.0)(x, torch.Generator().manual_seed(0))
+    >>> out = SpecNoise(max_std_db=5.0)(x, torch.Generator().manual_seed(0))
     >>> out.shape, [round(float(s), 3) for s in (out - x).std(dim=(1, 2))]
     (torch.Size([2, 16, 20]), [2.305, 4.236])
     """
@@ -338,13 +346,15 @@ class SpectralEnvelope(_SpectrogramAugmentation):
 
 
 @dataclass
-class TimeMasking(_SpectrogramAugmentation):
+class SpecTimeMask(_SpectrogramAugmentation):
     """SpecAugment time mask: turn off a random span of up to ``max_fraction`` of frames.
 
     For every clip, a span of contiguous frames (length uniform in
     ``[0, max_fraction * n_frames]``, random position) is set to the clip's minimum
-    (its floor) in every mel band. The time mask of SpecAugment (Park et al. 2019); the
-    ``"spectrogram"`` policy applies ``TimeMasking(0.2)`` with probability 0.5.
+    (its floor) in every mel band. The time mask of SpecAugment (Park et al. 2019),
+    the spectrogram counterpart of :class:`~skaudio.augment.TimeMask` (called
+    ``TimeMasking`` before 0.2); the ``"spectrogram"`` policy applies
+    ``SpecTimeMask(0.2)`` with probability 0.5.
     Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
     ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 
@@ -356,9 +366,9 @@ class TimeMasking(_SpectrogramAugmentation):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import TimeMasking
+    >>> from skaudio.augment import SpecTimeMask
     >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
-    >>> out = TimeMasking(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
+    >>> out = SpecTimeMask(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
     >>> off = (out == x.amin(dim=(1, 2), keepdim=True)).all(dim=1)
     >>> out.shape, off.sum(dim=1).tolist()  # frames turned off per clip, at most 4
     (torch.Size([2, 16, 20]), [1, 3])
@@ -372,13 +382,14 @@ class TimeMasking(_SpectrogramAugmentation):
 
 
 @dataclass
-class FrequencyMasking(BandStop):
+class SpecFrequencyMask(BandStop):
     """SpecAugment frequency mask: Verma & Smith's band-stop under SpecAugment's name.
 
     Exactly :class:`BandStop` with a narrower default band: a random band of up to
     ``max_fraction`` of the mel bands is set to the clip's minimum (its floor) in
-    every frame. The frequency mask of SpecAugment (Park et al. 2019); the
-    ``"spectrogram"`` policy applies ``FrequencyMasking(0.2)`` with probability 0.5.
+    every frame. The frequency mask of SpecAugment (Park et al. 2019), called
+    ``FrequencyMasking`` before 0.2; the ``"spectrogram"`` policy applies
+    ``SpecFrequencyMask(0.2)`` with probability 0.5.
     Call it as ``aug(x, generator)`` with a log-mel batch ``x`` of shape
     ``(batch, n_mels, n_frames)`` in dB; the output has the same shape.
 
@@ -390,9 +401,9 @@ class FrequencyMasking(BandStop):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import FrequencyMasking
+    >>> from skaudio.augment import SpecFrequencyMask
     >>> x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0))
-    >>> out = FrequencyMasking(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
+    >>> out = SpecFrequencyMask(max_fraction=0.2)(x, torch.Generator().manual_seed(0))
     >>> off = (out == x.amin(dim=(1, 2), keepdim=True)).all(dim=2)
     >>> out.shape, off.sum(dim=1).tolist()  # bands turned off per clip, at most 3
     (torch.Size([2, 16, 20]), [1, 2])
@@ -771,3 +782,10 @@ class UtteranceNormalization(_SpectrogramAugmentation):
         centred = shifted - shifted.mean(dim=dims, keepdim=True)
         std = centred.square().mean(dim=dims, keepdim=True).sqrt()
         return (centred / std.clamp_min(self.eps)).to(x.dtype)
+
+
+# the names before 0.2: they warn, build the classes above and unpickle as them
+AmplitudeScaling = renamed_augmentation("AmplitudeScaling", SpecGain, __name__)
+AdditiveNoise = renamed_augmentation("AdditiveNoise", SpecNoise, __name__)
+TimeMasking = renamed_augmentation("TimeMasking", SpecTimeMask, __name__)
+FrequencyMasking = renamed_augmentation("FrequencyMasking", SpecFrequencyMask, __name__)

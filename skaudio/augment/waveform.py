@@ -32,7 +32,8 @@ class Gain(Augmentation):
     Each clip gets its own gain, drawn uniformly in dB: its level changes, its shape
     does not. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the
     ``"waveform"`` policy (and those built on it) applies ``Gain(10.0)`` with
-    probability 0.8. Call it as ``aug(x, generator)`` with ``x`` of shape
+    probability 0.8; :class:`~skaudio.augment.SpecGain` is its spectrogram
+    counterpart. Call it as ``aug(x, generator)`` with ``x`` of shape
     ``(batch, n_samples)``; the output has the same shape.
 
     Parameters
@@ -158,7 +159,8 @@ class NoiseInjection(Augmentation):
     clip's RMS. Pink and brown noise have power falling as ``1/f`` and ``1/f**2``. A
     CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021); the ``"waveform"``
     policy (and those built on it) applies ``NoiseInjection(5.0, 30.0)`` with
-    probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    probability 0.5; :class:`~skaudio.augment.SpecNoise` is its spectrogram
+    counterpart. Call it as ``aug(x, generator)`` with ``x`` of shape
     ``(batch, n_samples)``; the output has the same shape.
 
     Parameters
@@ -208,7 +210,8 @@ class TimeMask(Augmentation):
     The span's length (uniform in ``[0, max_fraction * n_samples]``) and position are
     drawn for every clip. A CLAR waveform augmentation (Al-Tahan & Mohsenzadeh 2021);
     the ``"waveform"`` policy (and those built on it) applies ``TimeMask(0.125)``
-    with probability 0.5. Call it as ``aug(x, generator)`` with ``x`` of shape
+    with probability 0.5; :class:`~skaudio.augment.SpecTimeMask` is its spectrogram
+    counterpart. Call it as ``aug(x, generator)`` with ``x`` of shape
     ``(batch, n_samples)``; the output has the same shape.
 
     Parameters

@@ -15,9 +15,7 @@ class FrameEncoder(nn.Module):
     set ``time_stride`` (input steps per output frame) and, for raw-audio input,
     ``input_representation = "waveform"``. The clip embedding concatenates the mean and
     the maximum of the frames over time, so ``frame_dim`` is ``embedding_dim / 2``.
-    There is deliberately no linear layer after the pooling: a random one would mix
-    features of very different scales and handicap the untrained-encoder baseline
-    under a standardised linear probe.
+    No linear layer follows the pooling (see :ref:`architecture-decisions`).
 
     Shapes: ``forward`` maps log-mel spectrograms ``(batch, 1, n_mels, n_frames)`` (or
     waveforms ``(batch, 1, n_samples)``) to clip embeddings ``(batch, embedding_dim)``;

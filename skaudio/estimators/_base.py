@@ -23,23 +23,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    make_constraint,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import Dataset
 
 from .. import _inference
+from .._compat import Interval, InvalidParameterError, StrOptions, _fit_context, make_constraint
 from .._torch_utils import DEVICES, is_device_name
 from ..clips import AudioClips, as_clips
 from ..encoders import ENCODERS, make_encoder

@@ -16,8 +16,7 @@ import os
 import textwrap
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
+from .._compat import Interval, StrOptions
 from .._torch_utils import PRECISIONS
 
 __all__: list[str] = []

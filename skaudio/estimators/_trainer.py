@@ -16,6 +16,12 @@ initialised and restores it when training begins;
 of the others) writes one after every epoch. Both belong to the fit that added them and
 are taken off the net after it, with the method's other per-fit callbacks
 (``_fit_callbacks``).
+
+Each training call reads ``random_state`` once, into a
+:class:`~skaudio._random.RunRandomness` (:attr:`TrainerMixin._randomness` while the
+call runs): the torch seed of its seeded block, the data Generator its datasets and
+checkpoints share, the builders' module seeds and the loader workers' streams, per
+process (:mod:`skaudio._random` tells the whole story).
 """
 
 from __future__ import annotations
@@ -28,20 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from torch import nn
 from torch.utils.data import Dataset
 
 from .._allocator import training_allocator
 from .._collectives import rank
+from .._random import RunRandomness
 from .._torch_utils import (
     compile_in_place,
     cuda_training_flags,
     deterministic_algorithms,
-    device_generators,
     resolve_device,
     resolve_precision,
-    seeded,
 )
 from ..checkpoint import (
     EpochCheckpoint,
@@ -52,6 +56,7 @@ from ..checkpoint import (
     restore_checkpoint,
 )
 from ..clips import AudioClips
+from ..data import seed_worker
 from ..distributed import (
     DistributedSelfSupervisedNet,
     global_batch_accelerator,
@@ -60,7 +65,7 @@ from ..distributed import (
 )
 from ..encoders import FrameEncoder
 from ..layers import convert_sync_batchnorm
-from ..training import SelfSupervisedNet, seed_worker, training_callbacks
+from ..training import SelfSupervisedNet, training_callbacks
 
 __all__: list[str] = []
 
@@ -145,7 +150,7 @@ class TrainerMixin:
             iterator_train__shuffle=True,
             iterator_train__pin_memory=cuda,
             iterator_train__num_workers=self.num_workers,
-            iterator_train__worker_init_fn=seed_worker,
+            iterator_train__worker_init_fn=self._randomness.worker_init_fn(seed_worker),
             callbacks=first
             + training_callbacks(metric_names, verbose, self.lr_schedule, self.warmup_epochs)
             + (callbacks or []),
@@ -160,8 +165,6 @@ class TrainerMixin:
         accelerator = global_batch_accelerator(
             self.device_, self.batch_size, mixed_precision=precision
         )
-        for generator in device_generators(module):  # other augmentations per process
-            generator.seed += accelerator.process_index
         module = convert_sync_batchnorm(module, device=accelerator.device)
         return DistributedSelfSupervisedNet(
             module=module, accelerator=accelerator, device=None, **settings
@@ -381,29 +384,44 @@ class TrainerMixin:
         dataset = self._training_dataset(clips, targets, rng)
         return self._train(module, criterion, dataset, rng, clips=clips, epochs=epochs)
 
-    def _seed(self) -> int:
-        """The run's seed, drawn from ``random_state``."""
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+    # -- randomness ----------------------------------------------------------------------
+    @property
+    def _randomness(self) -> RunRandomness:
+        """The streams of the training call under way (:mod:`skaudio._random`).
+
+        The builders take their module seeds from it (``module_seed``,
+        ``shared_seed``). Outside a training call (a builder called by hand) it is
+        :meth:`RunRandomness.unseeded <skaudio._random.RunRandomness.unseeded>`: torch's
+        global stream, process 0.
+        """
+        return self.__dict__.get("_run_randomness") or RunRandomness.unseeded()
+
+    @contextmanager
+    def _random_streams(self, randomness: RunRandomness):
+        """Make ``randomness`` the call's (:attr:`_randomness`) and seed torch with it."""
+        self._run_randomness = randomness
+        try:
+            with randomness.torch_stream(self.device_):
+                yield randomness
+        finally:
+            del self._run_randomness
 
     def _start(self, clips: AudioClips, targets: np.ndarray | None, epochs: int) -> None:
         """A first fit of ``epochs`` epochs on validated ``clips``: sets the fitted attributes."""
         # a device that cannot be used fails before training
         self.device_ = resolve_device(self.device)
         self._check_checkpoint_dir()
-        seed = self._seed()
-        process = 0
+        randomness = RunRandomness.from_random_state(self.random_state)
         if self.distributed:
             self.device_, process = join_processes(self.device_)
+            randomness = randomness.for_process(process)
         self.precision_ = resolve_precision(self.precision, self.device_)
-        # each process of a distributed run crops its clips with its own stream
-        data_seed = [seed, process] if process else seed
         with (
-            seeded(seed, self.device_),
+            self._random_streams(randomness),
             self._training_run(self.device_),
             cuda_training_flags(self.device_),
         ):
-            rng = np.random.default_rng(data_seed)
-            self.net_ = self._pretrain(clips, targets, rng, epochs=epochs)
+            self.net_ = self._pretrain(clips, targets, randomness.data, epochs=epochs)
         self.segment_length_ = self._segment_length
 
     def _continue_dataset(
@@ -428,10 +446,10 @@ class TrainerMixin:
         self._check_pretraining(clips)
         # a new stream per continuation: a function of random_state and of how far
         # training has gone, so that repeated calls do not redraw the same crops
-        sequence = np.random.SeedSequence([self._seed(), len(self.net_.history)])
-        seed = int(sequence.generate_state(1)[0] >> 1)
-        with seeded(seed, self.device_):
-            rng = np.random.default_rng(seed)
+        randomness = RunRandomness.from_random_state(self.random_state)
+        randomness = randomness.continuation(len(self.net_.history))
+        with self._random_streams(randomness):
+            rng = randomness.data
             dataset = self._continue_dataset(clips, targets, rng)
             # an interrupted (or failed) continuation leaves the net as it was
             snapshot = copy.deepcopy(net_state(self.net_, rng))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._compat import Interval, StrOptions
 from ..augment import make_policy
 from ..heads import make_similarity
 from ..losses import COLACriterion
@@ -42,18 +41,14 @@ class COLAEmbedder(BaseWindowEmbedder):
 
     Both default to 0 (plain COLA); the paper's setting is 1 and 1.
 
-    **Augmented views (not in the papers).** COLA augments nothing: the two segments
-    of a clip share everything that is constant within it (speaker, level, channel
-    colour, noise floor, padding), and on short clips that alone identifies the pair.
-    With ``augmentations``, each of the two segments is augmented independently in
-    training, as in :class:`~skaudio.ContrastiveAudioEmbedder` (waveform
-    augmentations before the log-mel frontend, spectrogram ones after it, every draw
-    from the model's seeded generator), so that those constants no longer match the
-    pair. ``transform`` never augments. The frame loss works within each view, on
-    the augmented views; the pitch-shifted copy is made from the anchor after its
-    waveform augmentations and replays the anchor's spectrogram draws, so both get
-    the same augmentation and the pitch target is still the shift between them. The
-    default, ``"none"``, is the papers' COLA.
+    **Augmented views (not in the papers).** With ``augmentations``, each of the two
+    segments is augmented independently in training, as in
+    :class:`~skaudio.ContrastiveAudioEmbedder` (waveform augmentations before the
+    log-mel frontend, spectrogram ones after it, every draw from the model's seeded
+    generator); ``transform`` never augments. The frame loss works within each
+    augmented view; the pitch-shifted copy is made from the anchor after its waveform
+    augmentations and replays the anchor's spectrogram draws. The default,
+    ``"none"``, is the papers' COLA. See :ref:`cola-augmented` for why.
 
     Parameters
     ----------
@@ -92,9 +87,8 @@ class COLAEmbedder(BaseWindowEmbedder):
         each), of a frame-level positive.
     frame_trim : int, default=0
         Encoder frames left out of the frame loss at each end of every segment (as
-        anchors, positives and negatives): the frames at the edges of a crop are told
-        apart by their position (the padding of the convolutions, a note cut at its
-        onset), a shortcut of the frame task. Used only with ``frame_weight > 0``; at
+        anchors, positives and negatives; see :ref:`cola-augmented`). Used only with
+        ``frame_weight > 0``; at
         least two frames per segment must remain (a ``ValueError`` at the first batch
         otherwise). Not in the paper; 0 keeps every frame.
     pitch_shift_range : (float, float), default=(0.8, 1.2)
@@ -269,9 +263,9 @@ class COLAEmbedder(BaseWindowEmbedder):
         policy = self._policy()
         frontend = self._build_frontend()
         encoder = self._build_encoder(readout_bands=self.readout_bands)
-        # drawn from torch inside fit's seeded block (a function of random_state), after
-        # the encoder's weights; only when the pitch strategy or augmentations need it,
-        # so plain COLA initialises exactly as before
+        # the model's seed, from the fit's torch stream (skaudio._random), after the
+        # encoder's weights; drawn only when the pitch strategy or augmentations need
+        # it, so plain COLA initialises exactly as before
         random = self.pitch_weight > 0 or bool(policy)
         return COLAModel(
             frontend=frontend,
@@ -280,7 +274,7 @@ class COLAEmbedder(BaseWindowEmbedder):
             similarity=make_similarity(self.similarity, self.projection_dim, self.temperature),
             frame_similarity=frame_similarity,
             pitch_shift_range=self._pitch_shift_range() if self.pitch_weight > 0 else None,
-            seed=int(torch.randint(2**31 - 1, (1,))) if random else 0,
+            seed=self._randomness.module_seed() if random else 0,
             augmentations=policy,
             frame_trim=self.frame_trim if self.frame_weight > 0 else 0,
         )

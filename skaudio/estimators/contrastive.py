@@ -8,9 +8,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .._compat import Interval, StrOptions
 from ..augment import make_policy
 from ..exceptions import DegenerateTrainingWarning
 from ..losses import (
@@ -30,16 +30,17 @@ __all__ = ["ContrastiveAudioEmbedder"]
 _NORMALIZATION_CROPS = 1024
 
 
-def _log_mel_statistics(frontend, clips, segment_length: int, batch_size: int, seed: int):
+def _log_mel_statistics(
+    frontend, clips, segment_length: int, batch_size: int, rng: np.random.Generator
+):
     """Mean and (population) standard deviation of the log-mel values of training crops.
 
     One random crop of each clip, of at most ``_NORMALIZATION_CROPS`` clips drawn
-    without replacement, all from a generator seeded with ``seed``; accumulated in
+    without replacement, all drawn from ``rng``; accumulated in
     float64, batch by batch (Chan et al.'s pairwise update), so memory holds one batch.
     A standard deviation under 1e-3 dB (constant crops, such as silence) is taken as
     1: the input is then only centred.
     """
-    rng = np.random.default_rng(seed)
     n = len(clips)
     chosen = np.arange(n)
     if n > _NORMALIZATION_CROPS:
@@ -534,8 +535,8 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
             projection_dim=self.projection_dim,
             projection_layers=self.projection_layers,
             n_classes=len(self.classes_),
-            # drawn from torch inside fit's seeded block: a function of random_state
-            augment_seed=int(torch.randint(2**31 - 1, (1,))),
+            # from the fit's torch stream (skaudio._random): a function of random_state
+            augment_seed=self._randomness.module_seed(),
         )
         if self._input_normalization == "dataset":
             settings["normalize_input"] = True
@@ -554,16 +555,16 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
         """The model's data-dependent state, before ``epochs`` epochs of training.
 
         A first fit measures the dataset statistics of ``input_normalization`` (from
-        a seed drawn from torch in fit's seeded block, so a function of
-        ``random_state``, the same in every process of a distributed run; continued
+        the fit's shared generator, ``RunRandomness.shared_generator``, so a function
+        of ``random_state``, the same in every process of a distributed run; continued
         training keeps them). BYOL's momentum schedule restarts over the optimiser
         steps of the call. A resumed run sets both again, then loads the
         checkpoint's (the same) values with the weights.
         """
         if not continuing and getattr(module, "normalizes_input", False):
-            seed = int(torch.randint(2**31 - 1, (1,)))
+            rng = self._randomness.shared_generator()
             mean, std = _log_mel_statistics(
-                module.frontend, clips, self._segment_length, self.batch_size, seed
+                module.frontend, clips, self._segment_length, self.batch_size, rng
             )
             module.set_input_statistics(mean, std)
         if isinstance(module, BYOLModel):

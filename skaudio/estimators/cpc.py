@@ -7,15 +7,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._compat import Interval, StrOptions
+from ..data import SegmentDataset
 from ..encoders import ENCODERS, CPCWaveformEncoder, make_encoder
 from ..exceptions import DegenerateTrainingWarning
 from ..losses import CPCCriterion
 from ..models import CPCModel
 from ..models._base import EmbeddingModel
 from ..models.cpc import make_context_network
-from ..training import WindowDataset
 from ._base import BaseSequenceEmbedder
 
 __all__ = ["CPCEmbedder"]
@@ -23,11 +23,14 @@ __all__ = ["CPCEmbedder"]
 #: default number of predicted steps: 12 frames of 10 ms (raw), 4 patches of 80 ms (log-mel)
 DEFAULT_N_PREDICT = {"waveform": 12, "logmel": 4}
 
+#: default length of the training crop, in seconds (128 raw frames of 10 ms)
+DEFAULT_SEGMENT_SECONDS = 1.28
+
 
 class CPCEmbedder(BaseSequenceEmbedder):
     """Self-supervised audio embeddings by contrastive predictive coding (van den Oord, 2018).
 
-    An encoder turns a training window into a sequence ``z_t`` (raw audio: strided 1-D
+    An encoder turns a training crop into a sequence ``z_t`` (raw audio: strided 1-D
     convolutions, one ``z_t`` per 160 samples; log-mel: one ``z_t`` per patch of 8
     frames); a causal context network (GRU or transformer) summarises ``z_1..z_t``
     into ``c_t``; for every step ``k = 1..n_predict`` a linear map ``W_k c_t`` must
@@ -45,10 +48,11 @@ class CPCEmbedder(BaseSequenceEmbedder):
     ----------
     sample_rate : int, default=16000
         Rate of array input, and the rate files are resampled to, in Hz.
-    window_seconds : float, default=1.28
-        Length of the random training crops (128 raw frames at 16 kHz); clips
-        shorter than it are zero-padded at the end and the padding is masked out of
-        the loss. Clips shorter than this are also padded (at the end) for embedding.
+    segment_seconds : float, default=1.28
+        Length of the random training crops (128 raw frames at 16 kHz), the name
+        every embedder gives its training crop; clips shorter than it are
+        zero-padded at the end and the padding is masked out of the loss. Clips
+        shorter than this are also padded (at the end) for embedding.
     input_representation : {"waveform", "logmel"}, default="waveform"
     n_mels : int, default=64
         Mel bands, for log-mel input.
@@ -73,13 +77,13 @@ class CPCEmbedder(BaseSequenceEmbedder):
         Dropout of the transformer.
     n_predict : int or None, default=None
         Future steps predicted; ``None`` is 12 for raw audio and 4 for log-mel. A
-        training window must give at least ``n_predict + 1`` frames (a
+        training crop must give at least ``n_predict + 1`` frames (a
         ``ValueError`` otherwise); training clips too short for that warn with
         :class:`~skaudio.exceptions.DegenerateTrainingWarning`.
     negatives : {"batch", "batch+time", "clip"}, default="batch"
         ``"batch"``: the other clips of the batch at the same future step;
         ``"batch+time"``: also the other steps of every clip, the same one included;
-        ``"clip"``: only the other steps (past and future) of the same clip's window,
+        ``"clip"``: only the other steps (past and future) of the same clip's crop,
         as CPC_audio's "same sequence" sampling: what tells clips apart (speaker,
         channel, recording) cannot pick the positive, which matters when speakers
         are held out at test time; a batch of one clip still has negatives.
@@ -92,6 +96,13 @@ class CPCEmbedder(BaseSequenceEmbedder):
         How ``transform`` pools the sequence over time.
     features : {"context", "encoder"}, default="context"
         Pool (and return from :meth:`transform_frames`) ``c_t`` or ``z_t``.
+    window_seconds : float, default="deprecated"
+        The former name of ``segment_seconds``, used (with a ``FutureWarning``) when
+        set; setting both is a ``ValueError``.
+
+        .. deprecated:: 0.2
+           ``window_seconds`` was renamed ``segment_seconds`` in 0.2 and will be
+           removed in 0.4.
     {shared_parameters}
 
     Attributes
@@ -105,7 +116,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
     precision_ : str
         Precision pretraining ran in: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
     segment_length_ : int
-        Training window length in samples.
+        Training crop length in samples.
     n_predict_ : int
         Number of predicted steps used.
 
@@ -119,7 +130,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
     >>> from skaudio import CPCEmbedder
     >>> from skaudio.datasets import make_tones
     >>> X, y = make_tones(n_clips=16, sample_rate=8000, random_state=0)
-    >>> cpc = CPCEmbedder(sample_rate=8000, window_seconds=0.32, z_dim=16, c_dim=16,
+    >>> cpc = CPCEmbedder(sample_rate=8000, segment_seconds=0.32, z_dim=16, c_dim=16,
     ...                   n_predict=3, batch_size=8, max_epochs=1, random_state=0).fit(X)
     >>> cpc.transform(X[:2]).shape
     (2, 16)
@@ -129,7 +140,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
     """
 
     _parameter_notes = {
-        "batch_size": ("Here clips (one training window each)."),
+        "batch_size": ("Here clips (one training crop each)."),
         "lr": ("``2e-4`` is the CPC paper's."),
         "random_state": ("Its own draws: the sampled negatives."),
     }
@@ -137,7 +148,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
     _parameter_constraints: dict = {
         **BaseSequenceEmbedder._parameter_constraints,
         "encoder": [StrOptions({name for names in ENCODERS.values() for name in names})],
-        "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "segment_seconds": [Interval(Real, 0, None, closed="neither")],
         "input_representation": [StrOptions({"waveform", "logmel"})],
         "encoder_width": [Interval(Integral, 1, None, closed="left")],
         "z_dim": [Interval(Integral, 1, None, closed="left")],
@@ -152,13 +163,14 @@ class CPCEmbedder(BaseSequenceEmbedder):
         "step_weights": [StrOptions({"uniform", "linear"})],
         "pooling": [StrOptions({"mean", "last", "mean+max"})],
         "features": [StrOptions({"context", "encoder"})],
+        "window_seconds": [Interval(Real, 0, None, closed="neither"), StrOptions({"deprecated"})],
     }
 
     def __init__(
         self,
         *,
         sample_rate: int = 16000,
-        window_seconds: float = 1.28,
+        segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         input_representation: str = "waveform",
         n_mels: int = 64,
         encoder: str = "cpc",
@@ -175,6 +187,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         step_weights: str = "uniform",
         pooling: str = "mean",
         features: str = "context",
+        window_seconds: float | str = "deprecated",
         batch_size: int = 64,
         max_epochs: int = 100,
         lr: float = 2e-4,
@@ -193,7 +206,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         verbose: int = 0,
     ) -> None:
         self.sample_rate = sample_rate
-        self.window_seconds = window_seconds
+        self.segment_seconds = segment_seconds
         self.input_representation = input_representation
         self.n_mels = n_mels
         self.encoder = encoder
@@ -210,6 +223,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.step_weights = step_weights
         self.pooling = pooling
         self.features = features
+        self.window_seconds = window_seconds
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -227,9 +241,54 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __setstate__(self, state: dict) -> None:
+        """Read a pickle of any release: before 0.2 the crop was ``window_seconds``."""
+        if "segment_seconds" not in state and "window_seconds" in state:
+            state = {**state, "segment_seconds": state["window_seconds"]}
+            state["window_seconds"] = "deprecated"
+        super().__setstate__(state)
+
+    @property
+    def _crop_parameter(self) -> str:
+        """The name of the parameter that sets the crop: the one the user set."""
+        return "segment_seconds" if self.window_seconds == "deprecated" else "window_seconds"
+
+    @property
+    def _segment_seconds(self) -> float:
+        return getattr(self, self._crop_parameter)
+
     @property
     def _segment_length(self) -> int:
-        return max(1, round(self.window_seconds * self.sample_rate))
+        return max(1, round(self._segment_seconds * self.sample_rate))
+
+    def _validate_params(self) -> None:
+        """scikit-learn's validation, then the deprecated ``window_seconds`` (in fit)."""
+        super()._validate_params()
+        if self.window_seconds == "deprecated":
+            return
+        if self.segment_seconds != DEFAULT_SEGMENT_SECONDS:
+            raise ValueError(
+                f"both segment_seconds={self.segment_seconds} and window_seconds="
+                f"{self.window_seconds} are set: window_seconds is the former name of "
+                "segment_seconds; set segment_seconds only"
+            )
+        warnings.warn(
+            "window_seconds was renamed segment_seconds in 0.2 and will be removed in 0.4: "
+            f"use segment_seconds={self.window_seconds}",
+            FutureWarning,
+            stacklevel=3,
+        )
+
+    def _checkpoint_manifest(self, stage, clips, digests=None, *, epochs=None) -> dict:
+        """The shared manifest, the crop recorded under its key before 0.2.
+
+        Checkpoints name the crop ``window_seconds`` (its value, whichever parameter
+        set it), so that those written before the rename still resume.
+        """
+        manifest = super()._checkpoint_manifest(stage, clips, digests, epochs=epochs)
+        del manifest["segment_seconds"]
+        manifest["window_seconds"] = repr(self._segment_seconds)
+        return manifest
 
     def _resolved_n_predict(self) -> int:
         if self.n_predict is None:
@@ -241,10 +300,10 @@ class CPCEmbedder(BaseSequenceEmbedder):
         return self.negatives == "batch"
 
     def _check_pretraining(self, clips) -> None:
-        """Refuse a window too short for ``n_predict`` steps, warn about clips too short.
+        """Refuse a crop too short for ``n_predict`` steps, warn about clips too short.
 
-        The window's frame count comes from the encoder itself (built on the side,
-        without touching the random state, and run on one window of zeros).
+        The crop's frame count comes from the encoder itself (built on the side,
+        without touching the random state, and run on one crop of zeros).
         """
         n_predict = self._resolved_n_predict()
         with torch.random.fork_rng(devices=[]):
@@ -253,10 +312,11 @@ class CPCEmbedder(BaseSequenceEmbedder):
         with torch.no_grad():
             n_frames = model.embed_frames(torch.zeros(1, self._segment_length)).shape[1]
         hop, rate = model.frame_hop, self.sample_rate
-        needed = f"window_seconds >= {(n_predict + 1) * hop / rate:.4g} at {rate} Hz"
+        name = self._crop_parameter
+        needed = f"{name} >= {(n_predict + 1) * hop / rate:.4g} at {rate} Hz"
         if n_frames < n_predict + 1:
             raise ValueError(
-                f"window_seconds={self.window_seconds} gives {n_frames} frame(s) of {hop} "
+                f"{name}={self._segment_seconds} gives {n_frames} frame(s) of {hop} "
                 f"samples; n_predict={n_predict} needs at least {n_predict + 1} (the "
                 f"furthest step predicts {n_predict} frames ahead): use {needed}, or a "
                 "smaller n_predict"
@@ -277,7 +337,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
             warnings.warn(
                 f"the longest training clip has {longest} sample(s), {n_audio} frame(s) of "
                 f"{hop} samples: CPC learns {learnt} of the n_predict={n_predict} steps "
-                f"(the rest of the window is padding); use clips of at least "
+                f"(the rest of the crop is padding); use clips of at least "
                 f"{(n_predict + 1) * hop} samples",
                 DegenerateTrainingWarning,
                 stacklevel=5,
@@ -312,12 +372,12 @@ class CPCEmbedder(BaseSequenceEmbedder):
             self.negatives,
             self.n_negatives,
             self.step_weights,
-            # drawn from torch inside fit's seeded block: a function of random_state
-            seed=int(torch.randint(2**31 - 1, (1,))),
+            # from the fit's torch stream (skaudio._random), the same in every process
+            seed=self._randomness.shared_seed(),
         )
 
-    def _training_dataset(self, clips, targets, rng: np.random.Generator) -> WindowDataset:
-        return WindowDataset(clips, self._segment_length, rng)
+    def _training_dataset(self, clips, targets, rng: np.random.Generator) -> SegmentDataset:
+        return SegmentDataset(clips, self._segment_length, rng)
 
     def _frame_sequence(self, model: CPCModel, waveforms: torch.Tensor) -> torch.Tensor:
         return model.embed_frames(waveforms, features=self.features)

@@ -33,12 +33,9 @@ def make_byol_a(**params) -> ContrastiveAudioEmbedder:
     segments, batches of 256, 100 epochs) are the estimator's defaults, which
     match BYOL-A's. Any parameter can be overridden.
 
-    Why a function and not a subclass: scikit-learn's ``get_params`` reads the
-    parameters off the signature of ``__init__``, so a subclass with other defaults
-    would have to list every one of the estimator's parameters again (and keep the
-    list in step with it). The preset returns a plain
-    :class:`~skaudio.ContrastiveAudioEmbedder`, so ``clone``, ``get_params``,
-    ``GridSearchCV``, pickling and checkpoints work exactly as for any other,
+    The preset returns a plain :class:`~skaudio.ContrastiveAudioEmbedder` (a
+    function, not a subclass: see :ref:`architecture-decisions`), so ``clone``,
+    ``get_params``, ``GridSearchCV``, pickling and checkpoints work as for any other,
     and its ``repr`` shows the recipe.
 
     Parameters

@@ -11,21 +11,22 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.cluster import MiniBatchKMeans
-from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback, EarlyStopping
 from torch.utils.data import Dataset
 
+from .._compat import Interval
 from .._inference import evaluation_mode, next_token_counts
 from ..clips import as_clips
+from ..data import TokenContextDataset
 from ..encoders import PatchAutoencoder
 from ..exceptions import DegenerateTrainingWarning
 from ..losses import NextTokenCriterion, ReconstructionCriterion
 from ..models import TokenTransformerModel
 from ..models.token_transformer import NextTokenTransformer, PatchReconstruction
-from ..training import StopTraining, TokenWindowDataset
+from ..training import StopTraining
 from ._base import BaseSequenceEmbedder
 
-__all__ = ["TokenTransformerEmbedder", "codebook_statistics"]
+__all__ = ["TokenTransformerEmbedder"]
 
 
 def codebook_statistics(sequences: list[np.ndarray], n_tokens: int) -> tuple[float, float]:
@@ -82,7 +83,7 @@ def _consecutive_windows(sequences: list[np.ndarray], context: int, pad_id: int)
 
 
 class _TokenWindows(Dataset):
-    """Fixed token windows, items ``({"tokens": window}, -1)`` as in ``TokenWindowDataset``."""
+    """Fixed token windows, items ``({"tokens": window}, -1)`` as in ``TokenContextDataset``."""
 
     def __init__(self, windows: np.ndarray) -> None:
         self.windows = windows
@@ -236,18 +237,18 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
     patch_frames : int, default=4
         Log-mel frames per patch (and per token): 40 ms with the 10 ms hop.
     autoencoder_width : int, default=256
-        Formerly 1024: twelve times the autoencoder's arithmetic, where every token
-        benchmark ran at 256.
+        Units of each hidden layer of the patch autoencoder (the paper's is 1024; see
+        :ref:`guide-tokens`).
     autoencoder_layers : int, default=3
     bottleneck : int, default=16
     n_tokens : int, default=64
-        Codebook size. 64 is the size that beat the untrained model on both the
-        digits (by speaker) and the instrument family (by pitch fold) in
-        ``benchmarks/tokens.py``; 16 lost to it on the family, 256 hardly beat it
-        on the digits.
+        Codebook size (see :ref:`tokens-measured` for the choice of 64).
     context_tokens : int, default=25
-        Longest context of the transformer; clips shorter than that many patches are
-        padded for embedding.
+        Longest context of the transformer, in tokens: a size of the model (its
+        positional embeddings) that also sets the training crop, this estimator's
+        counterpart of the others' ``segment_seconds``: ``context_tokens *
+        patch_frames`` log-mel frames of 10 ms, 1.0 s at the defaults. Clips shorter
+        than that many patches are padded for embedding.
     d_model : int, default=32
     n_heads : int, default=8
     n_layers : int, default=3
@@ -488,7 +489,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
             transformer,
             self.corrupt_probability,
             self.corrupt_share,
-            seed=int(torch.randint(2**31 - 1, (1,))),
+            seed=self._randomness.module_seed(),  # the fit's torch stream (skaudio._random)
         )
 
     def _raw_patches(self, model: TokenTransformerModel, clips) -> list[torch.Tensor]:
@@ -525,7 +526,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         length = self.context_tokens + 1
         self.validation_clips_ = np.empty(0, dtype=np.intp)
         if not self.validation_fraction:
-            return TokenWindowDataset(sequences, length, self.n_tokens)
+            return TokenContextDataset(sequences, length, self.n_tokens)
         n_held_out = math.ceil(self.validation_fraction * len(sequences))
         held_out = np.zeros(len(sequences), dtype=bool)
         held_out[rng.permutation(len(sequences))[:n_held_out]] = True
@@ -533,7 +534,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         training = [s for s, out in zip(sequences, held_out, strict=True) if not out]
         validation = [sequences[i] for i in self.validation_clips_]
         return _HeldOutTokens(
-            TokenWindowDataset(training, length, self.n_tokens),
+            TokenContextDataset(training, length, self.n_tokens),
             _TokenWindows(_consecutive_windows(validation, self.context_tokens, self.n_tokens)),
         )
 
@@ -598,7 +599,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
             n_clusters=self.n_tokens,
             batch_size=max(1024, 4 * self.n_tokens),
             n_init=3,
-            random_state=int(rng.integers(np.iinfo(np.int32).max)),
+            random_state=self._randomness.data_seed(),  # the next draw of rng
         ).fit(np.concatenate(codes))
         self.codebook_ = self.kmeans_.cluster_centers_.astype(np.float32)
         model.codebook.copy_(torch.from_numpy(self.codebook_))
@@ -643,11 +644,11 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         tokens, _ = self._frames(model, clips, sequence=model.tokenize)
         return tokens
 
-    def _continue_dataset(self, clips, targets, rng: np.random.Generator) -> TokenWindowDataset:
+    def _continue_dataset(self, clips, targets, rng: np.random.Generator) -> TokenContextDataset:
         # the tokenizer (autoencoder and codebook) stays as learnt: continued training
         # teaches the transformer the token sequences of the new clips
         tokens = self._tokens(self.net_.module_, clips)
-        return TokenWindowDataset(tokens, self.context_tokens + 1, self.n_tokens)
+        return TokenContextDataset(tokens, self.context_tokens + 1, self.n_tokens)
 
     def next_token_accuracy(self, X) -> float:
         """Accuracy of the transformer's next-token prediction on the clips of ``X``.

@@ -121,13 +121,13 @@ def _sample_clip_negatives(
 def _row_draws(rows, low, high, n_negatives, generator):
     """Draws of shape (n_steps, batch, n_frames, n_negatives), the same as one per step.
 
-    The loop over steps of old drew ``(n_rows_k, n_negatives)`` numbers for the
-    ``n_rows_k`` valid rows of step ``k``, step after step. One block as large as the
-    valid rows can be (a static shape: no host read of their number) is drawn here,
-    and the ``r``-th valid row of step ``k`` takes row ``n_rows_1 + ... + n_rows_{k-1}
-    + r`` of it: on the CPU, the numbers of the old loop (one block of a generator
-    gives the numbers of consecutive smaller draws). With padding, the block is
-    larger than what the old loop drew, so later draws of ``generator`` differ.
+    One block as large as the valid rows can be (a static shape: no host read of their
+    number) is drawn, and the ``r``-th valid row of step ``k`` takes row ``n_rows_1 +
+    ... + n_rows_{k-1} + r`` of it. On the CPU these are the numbers that drawing
+    ``(n_rows_k, n_negatives)`` for the ``n_rows_k`` valid rows of each step ``k`` in
+    turn would give (one block of a generator gives the numbers of consecutive smaller
+    draws); with padding the block is larger than those draws, so later draws of
+    ``generator`` differ from theirs.
     """
     n_steps, batch, n_frames = rows.shape
     most = batch * (n_steps * n_frames - n_steps * (n_steps + 1) // 2)
@@ -320,7 +320,7 @@ def cpc_infonce(
     present = counts > 0
     weights = step_weights[:n_steps].to(device).masked_fill(~present, 0.0)
     total = (weights * losses.masked_fill(~present, 0.0)).sum()
-    # sum of the weights in float64, as the Python sum of the old loop (MPS has none)
+    # sum of the weights in float64, as a Python float sum would give (MPS has none)
     wide = torch.float32 if device.type == "mps" else torch.float64
     norm = weights.to(wide).sum().to(total.dtype)
     loss = total / torch.where(present.any(), norm, 1.0)  # 0 (attached) without a row

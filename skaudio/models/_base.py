@@ -28,7 +28,8 @@ class EmbeddingModel(nn.Module):
         See :mod:`skaudio.encoders`.
     seed : int, default=0
         Seed of the generator that pretraining-time randomness (augmentations, pitch
-        shifts) draws from, on the model's device; see :meth:`random_generator`.
+        shifts) draws from, on the model's device; see :meth:`random_generator`. An
+        estimator's fit passes ``RunRandomness.module_seed()`` (:mod:`skaudio._random`).
     normalize_input : bool, default=False
         Standardise the log-mel input of the encoder with a dataset mean and standard
         deviation (BYOL-A's pre-normalisation): the buffers ``input_mean`` and

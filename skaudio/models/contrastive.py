@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._compat import momentum_update_
 from ..augment import Augmentation, split_by_domain
 from ..features import LogMelSpectrogram, warp_frequency
 from ..heads import MLPHead, PitchHead
@@ -165,16 +166,13 @@ class ContrastiveModel(EmbeddingModel):
     both cut and low-passed alike so that no edge tells the shift, and turned into
     log-mel input without the spectrogram augmentations (:meth:`pitch_pair`). The
     head's scores on the copy's frames and on the original's must differ by the
-    shift (:class:`skaudio.losses.PitchEquivarianceCriterion`). A waveform speed
-    change rather than multi-strategy COLA's warp of the power spectrogram: the warp
-    also widens or narrows every spectral peak by the ratio, which a head can read
-    instead of the pitch (the analysis window fixes the peaks' width in real
-    sounds), and heads trained on it transferred worse to real pitch changes. The
-    pair is encoded in the same batch as the two views (4 views in all), whose
-    encoder input is exactly that of the model without it: the objective never
-    sees the shift, so it cannot teach invariance to it. The pitch pair is built in
-    evaluation mode too (the pretext task, not an augmentation), from the
-    unaugmented second view.
+    shift (:class:`skaudio.losses.PitchEquivarianceCriterion`). The shift is a
+    waveform speed change, not multi-strategy COLA's warp of the power spectrogram
+    (see :ref:`why <contrastive-pitch>`). The pair is encoded in the same batch as
+    the two views (4 views in all), whose encoder input is exactly that of the model
+    without it: the objective never sees the shift. The pitch pair is built in
+    evaluation mode too (the pretext task, not an augmentation), from the unaugmented
+    second view.
 
     Parameters
     ----------
@@ -211,20 +209,20 @@ class ContrastiveModel(EmbeddingModel):
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import Gain, TimeMasking
+    >>> from skaudio.augment import Gain, SpecTimeMask
     >>> from skaudio.encoders import CNNEncoder
     >>> from skaudio.features import LogMelSpectrogram
     >>> from skaudio.models import ContrastiveModel
     >>> _ = torch.manual_seed(0)
     >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
     >>> model = ContrastiveModel(
-    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [Gain(6.0), TimeMasking(0.2)],
+    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [Gain(6.0), SpecTimeMask(0.2)],
     ...     projection_dim=8, projection_layers=2, n_classes=3)
     >>> z1, z2, class_logits = model(torch.randn(4, 2000), torch.randn(4, 2000))
     >>> z1.shape, z2.shape, class_logits.shape
     (torch.Size([4, 8]), torch.Size([4, 8]), torch.Size([8, 3]))
     >>> pitched = ContrastiveModel(
-    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [TimeMasking(0.2)],
+    ...     LogMelSpectrogram(8000, n_mels=16), encoder, [SpecTimeMask(0.2)],
     ...     projection_dim=8, projection_layers=2, pitch_shift_semitones=4.0)
     >>> output = pitched(torch.randn(4, 2000), torch.randn(4, 2000))
     >>> output.views[0].shape, output.pitch_shifted.shape, output.semitones.shape  # 4 frames kept
@@ -480,13 +478,13 @@ augment_seed, normalize_input, pitch_shift_semitones
     Examples
     --------
     >>> import torch
-    >>> from skaudio.augment import TimeMasking
+    >>> from skaudio.augment import SpecTimeMask
     >>> from skaudio.encoders import CNNEncoder
     >>> from skaudio.features import LogMelSpectrogram
     >>> from skaudio.models import BYOLModel
     >>> _ = torch.manual_seed(0)
     >>> encoder = CNNEncoder(n_mels=16, embedding_dim=8, channels=(4,))
-    >>> model = BYOLModel(LogMelSpectrogram(8000, n_mels=16), encoder, [TimeMasking(0.2)],
+    >>> model = BYOLModel(LogMelSpectrogram(8000, n_mels=16), encoder, [SpecTimeMask(0.2)],
     ...     projection_dim=8, projection_layers=2, total_steps=100)
     >>> output = model(torch.randn(4, 2000), torch.randn(4, 2000))
     >>> output.predictions1.shape, output.targets2.shape, output.targets1.requires_grad
@@ -574,8 +572,7 @@ augment_seed, normalize_input, pitch_shift_semitones
         """
         tau = self._target_momentum()  # on the device: no host read in the training step
         online, target = self._online_and_target()
-        torch._foreach_mul_(target, tau)
-        torch._foreach_add_(target, torch._foreach_mul(online, 1.0 - tau))
+        momentum_update_(target, online, tau)
         self.target_step += 1
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor) -> BYOLOutput:

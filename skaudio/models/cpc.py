@@ -12,7 +12,7 @@ from ..encoders.cpc import CPCLogMelEncoder, CPCWaveformEncoder
 from ..features import LogMelSpectrogram
 from ._base import EmbeddingModel
 
-__all__ = ["CPCModel", "CPCOutput", "CausalTransformer", "GRUContext", "make_context_network"]
+__all__ = ["CPCModel", "CPCOutput"]
 
 
 class CPCOutput(NamedTuple):
@@ -162,7 +162,7 @@ class CPCModel(EmbeddingModel):
     """Contrastive predictive coding: ``z_t = enc(x)``, ``c_t = ar(z_<=t)``, ``W_k c_t ~ z_t+k``.
 
     The pretraining model of CPC (van den Oord, Li & Vinyals, 2018), trained with
-    :class:`skaudio.losses.CPCCriterion`: the encoder turns a window into a sequence
+    :class:`skaudio.losses.CPCCriterion`: the encoder turns a training segment into a sequence
     ``z_t``, a causal context network summarises ``z_1..z_t`` into ``c_t``, and one
     linear map ``W_k`` per step predicts ``z_{t+k}`` from ``c_t``. The frame
     embeddings are the contexts ``c_t`` by default.
@@ -271,9 +271,9 @@ class CPCModel(EmbeddingModel):
         Parameters
         ----------
         window : Tensor of shape (batch, n_samples)
-            Training crops; a clip shorter than the window is zero-padded at the end.
+            Training crops; a clip shorter than the segment is zero-padded at the end.
         n_valid : Tensor of shape (batch,)
-            Samples of real audio at the start of each window.
+            Samples of real audio at the start of each segment.
 
         Returns
         -------

@@ -13,8 +13,6 @@ from ._base import EmbeddingModel
 
 __all__ = [
     "NextTokenOutput",
-    "NextTokenTransformer",
-    "PatchReconstruction",
     "TokenTransformerModel",
 ]
 
