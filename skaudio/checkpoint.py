@@ -75,6 +75,12 @@ def _random_states(net, rng: np.random.Generator) -> dict:
     ]
     states = {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
     states["model"] = generators
+    criterion = getattr(net, "criterion_", None)  # e.g. CPC's sampled negatives
+    if isinstance(criterion, nn.Module):
+        states["criterion"] = [
+            None if g._generator is None else g._generator.get_state()
+            for g in device_generators(criterion)
+        ]
     if _model_device(net).type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(_model_device(net))
     return states
@@ -424,3 +430,8 @@ def restore_checkpoint(net, state: dict, rng: np.random.Generator) -> None:
     for generator, saved in zip(device_generators(model), random["model"], strict=True):
         if saved is not None:
             generator.on(_model_device(net)).set_state(saved)
+    if "criterion" in random:  # checkpoints written before the criterion's were saved lack it
+        criterion_generators = device_generators(net.criterion_)
+        for generator, saved in zip(criterion_generators, random["criterion"], strict=True):
+            if saved is not None:
+                generator.on(_model_device(net)).set_state(saved)

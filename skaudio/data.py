@@ -15,13 +15,14 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, default_collate, get_worker_info
+from torch.utils.data import Dataset, IterableDataset, Sampler, default_collate, get_worker_info
 
 from ._random import worker_generator
 from .clips import AudioClips, clips_of
 from .segments import random_offset
 
 __all__ = [
+    "GroupSampler",
     "SegmentDataset",
     "SegmentPairDataset",
     "TokenContextDataset",
@@ -272,6 +273,9 @@ class SegmentDataset(Dataset):
         Crop length in samples.
     rng : numpy.random.Generator
         Source of the offsets.
+    groups : ndarray of shape (n_clips,), integer, or None, default=None
+        Group code of each clip, the items' target (CPC's ``negatives="group"``
+        reads it); ``None``: every target is ``-1``.
 
     Examples
     --------
@@ -290,19 +294,27 @@ class SegmentDataset(Dataset):
         waveforms: list[np.ndarray] | AudioClips,
         segment_length: int,
         rng: np.random.Generator,
+        groups: np.ndarray | None = None,
     ) -> None:
         self.clips = clips_of(waveforms)
         self.segment_length = segment_length
         self.rng = rng
+        self.groups = groups
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def _targets(self, indices: np.ndarray) -> np.ndarray:
+        if getattr(self, "groups", None) is None:  # (a pickle from before ``groups``)
+            return np.full(len(indices), -1, dtype=np.int64)
+        return np.asarray(self.groups, dtype=np.int64)[indices]
 
     def __getitem__(self, index: int):
         n = int(self.clips.lengths[index])
         length = self.segment_length
         start = random_offset(n, length, self.rng) if n >= length else 0  # padded at the end
-        return {"window": self.clips.crop(index, length, start), "n_valid": min(n, length)}, -1
+        window = self.clips.crop(index, length, start)
+        return {"window": window, "n_valid": min(n, length)}, int(self._targets([index])[0])
 
     def __getitems__(self, indices: list[int]) -> _CutBatch:
         """The items of ``indices`` cut at once (torch's batched fetch), as float32.
@@ -321,9 +333,98 @@ class SegmentDataset(Dataset):
         for row, (index, start) in enumerate(zip(indices.tolist(), starts.tolist(), strict=True)):
             self.clips.crop(index, length, start, out=windows[row])  # short: padded at the end
         n_valid = np.minimum(lengths, length)
-        return _CutBatch(
-            {"window": windows, "n_valid": n_valid}, np.full(len(indices), -1, dtype=np.int64)
-        )
+        return _CutBatch({"window": windows, "n_valid": n_valid}, self._targets(indices))
+
+
+class GroupSampler(Sampler[int]):
+    """An order of the clips in which every batch holds a few clips of each of a few groups.
+
+    The sampler of :class:`~skaudio.CPCEmbedder`'s ``negatives="group"``, whose
+    negatives come from the clips of the same group in the batch. The data loader
+    cuts the order into batches of ``batch_size`` consecutive clips (its own
+    ``batch_size``, so the number of batches is the usual ``ceil(n / batch_size)``),
+    and each batch is filled with chunks of up to ``clips_per_group`` clips of one
+    group: about ``batch_size / clips_per_group`` groups per batch.
+
+    Every ``iter`` (an epoch) draws a new order from ``rng``: the clips of each group
+    (in sorted order of the labels) are shuffled and cut into chunks of
+    ``clips_per_group`` (the last one of a group may be smaller), the chunks are
+    shuffled, then the batches are filled in turn, each taking the first chunk that
+    fits in what is left of it, or, when none fits, as much of the first chunk as fits
+    (the rest of it then opens the next batch). Every clip comes once per epoch.
+    Drawing from the training run's data generator, whose state every checkpoint saves,
+    a resumed run draws the orders of the uninterrupted one.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_clips,)
+        Group label of each clip (speaker, recording, instrument), any sortable labels.
+    batch_size : int
+        Clips per batch, the data loader's.
+    clips_per_group : int
+        Most clips of one group in a chunk (at most ``batch_size`` are used).
+    rng : numpy.random.Generator
+        Source of the orders.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaudio.data import GroupSampler
+    >>> groups = np.repeat(["a", "b", "c", "d"], 4)
+    >>> rng = np.random.default_rng(0)
+    >>> sampler = GroupSampler(groups, batch_size=8, clips_per_group=4, rng=rng)
+    >>> order = np.array(list(sampler))
+    >>> sorted(order.tolist()) == list(range(16))  # every clip once
+    True
+    >>> [sorted(set(groups[batch].tolist())) for batch in order.reshape(2, 8)]  # two groups each
+    [['a', 'c'], ['b', 'd']]
+    """
+
+    def __init__(
+        self, groups, batch_size: int, clips_per_group: int, rng: np.random.Generator
+    ) -> None:
+        self.groups = np.asarray(groups)
+        self.batch_size = batch_size
+        self.clips_per_group = clips_per_group
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())
+
+    def order(self) -> np.ndarray:
+        """The next epoch's order of the clips (a draw of ``rng``), int64 of shape (n_clips,)."""
+        if self.batch_size < 1 or self.clips_per_group < 1:
+            raise ValueError(
+                f"batch_size={self.batch_size} and clips_per_group={self.clips_per_group} "
+                "must be at least 1"
+            )
+        if len(self.groups) == 0:
+            return np.zeros(0, dtype=np.int64)
+        _, codes, counts = np.unique(self.groups, return_inverse=True, return_counts=True)
+        size = min(self.clips_per_group, self.batch_size)
+        by_group = np.split(np.argsort(codes.reshape(-1), kind="stable"), np.cumsum(counts)[:-1])
+        chunks = []
+        for members in by_group:
+            members = members[self.rng.permutation(len(members))]
+            chunks.extend(members[start : start + size] for start in range(0, len(members), size))
+        queue = [chunks[i] for i in self.rng.permutation(len(chunks))]
+        order, room = [], self.batch_size
+        while queue:
+            fits = next((i for i, chunk in enumerate(queue) if len(chunk) <= room), None)
+            if fits is None:  # none fits: as much of the first as fits, its rest next
+                order.append(queue[0][:room])
+                queue[0] = queue[0][room:]
+                room = 0
+            else:
+                chunk = queue.pop(fits)
+                order.append(chunk)
+                room -= len(chunk)
+            if room == 0:
+                room = self.batch_size
+        return np.concatenate(order).astype(np.int64)
 
 
 class TokenContextDataset(Dataset):

@@ -113,6 +113,7 @@ def cross_validate_probe(
     *,
     label_fraction: float | None = None,
     labels_to_embedder: bool = False,
+    groups_to_embedder: bool = False,
     random_state=0,
 ) -> ProbeResult:
     """Pretrain on each training fold, probe with a linear classifier, score the test fold.
@@ -144,6 +145,10 @@ def cross_validate_probe(
         Pass the (partial) labels to ``embedder.fit`` as integer class codes, ``-1``
         marking unlabelled clips (semi-supervised embedders). Otherwise the embedder
         sees no labels.
+    groups_to_embedder : bool, default=False
+        Pass the training clips' ``groups`` to ``embedder.fit`` as ``groups=`` (e.g.
+        :class:`~skaudio.CPCEmbedder` with ``negatives="group"``, whose negatives
+        come from the clips of the same speaker). The test groups are never seen.
     random_state : int, default=0
         Seeds the choice of labelled clips.
 
@@ -183,14 +188,15 @@ def cross_validate_probe(
             )
         fold_embedder = clone(embedder)
         X_train = [X[i] for i in train]
+        fit_params = {"groups": np.asarray(groups)[train]} if groups_to_embedder else {}
         start = time.perf_counter()
         if labels_to_embedder:
             # integer codes, so that -1 can mark the unlabelled clips whatever y holds
             codes = np.unique(y, return_inverse=True)[1]
             partial = np.where(np.isin(train, labelled), codes[train], -1)
-            fold_embedder.fit(X_train, partial)
+            fold_embedder.fit(X_train, partial, **fit_params)
         else:
-            fold_embedder.fit(X_train)
+            fold_embedder.fit(X_train, **fit_params)
         result.fit_seconds.append(time.perf_counter() - start)
         result.embedders.append(fold_embedder)
         probe = make_probe().fit(fold_embedder.transform([X[i] for i in labelled]), y[labelled])

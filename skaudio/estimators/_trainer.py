@@ -103,6 +103,14 @@ class TrainerMixin:
     def _end_training(self, net, module: nn.Module) -> None:
         """After a first fit of ``module``'s net, before its per-fit callbacks are taken off."""
 
+    def _loader_settings(self, dataset) -> dict:
+        """skorch ``iterator_train__*`` settings of training on ``dataset`` (e.g. a sampler).
+
+        Given to the net of a first fit and set on the fitted net before continued
+        training; ``{}`` (the default) keeps the shuffled data loader.
+        """
+        return {}
+
     # -- building -----------------------------------------------------------------------
     def _new_net(
         self,
@@ -113,6 +121,7 @@ class TrainerMixin:
         distributed: bool = False,
         epochs: int | None = None,
         resume: ResumeCheckpoint | None = None,
+        loader: dict | None = None,
     ) -> SelfSupervisedNet:
         """A skorch net training ``module`` with ``criterion`` at this estimator's settings.
 
@@ -131,7 +140,8 @@ class TrainerMixin:
         :class:`~skaudio.training.LearningRateSchedule` (``lr_schedule``,
         ``warmup_epochs``) over ``epochs`` (default ``max_epochs``), the net's
         callback ``"lr_schedule"``. ``resume`` comes before every other callback,
-        ``callbacks`` after them.
+        ``callbacks`` after them. ``loader`` overrides the data loader's settings
+        (:meth:`_loader_settings`).
         """
         self._compile_encoders(module)
         metric_names = getattr(criterion, "metric_names", ())
@@ -158,6 +168,7 @@ class TrainerMixin:
         )
         if cuda:  # one kernel for all the parameters' updates
             settings["optimizer__fused"] = True
+        settings.update(loader or {})
         if not distributed:
             return SelfSupervisedNet(
                 module=module, device=self.device_, precision=precision, **settings
@@ -333,6 +344,7 @@ class TrainerMixin:
             distributed=self.distributed,
             epochs=epochs,
             resume=resume,
+            loader=self._loader_settings(dataset),
         )
         if hasattr(dataset, "validation"):
             net.train_split = _held_out_split
@@ -451,6 +463,10 @@ class TrainerMixin:
         with self._random_streams(randomness):
             rng = randomness.data
             dataset = self._continue_dataset(clips, targets, rng)
+            # set as skorch's set_params would (which refuses loader-only settings on an
+            # initialised net); the data loader of the next epoch reads them
+            for name, value in self._loader_settings(dataset).items():
+                setattr(self.net_, name, value)
             # an interrupted (or failed) continuation leaves the net as it was
             snapshot = copy.deepcopy(net_state(self.net_, rng))
             try:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 
 from .._compat import Interval, StrOptions
-from ..data import SegmentDataset
+from ..data import GroupSampler, SegmentDataset
 from ..encoders import ENCODERS, CPCWaveformEncoder, make_encoder
 from ..exceptions import DegenerateTrainingWarning
 from ..losses import CPCCriterion
@@ -25,6 +27,11 @@ DEFAULT_N_PREDICT = {"waveform": 12, "logmel": 4}
 
 #: default length of the training crop, in seconds (128 raw frames of 10 ms)
 DEFAULT_SEGMENT_SECONDS = 1.28
+
+
+def _fingerprint(codes: np.ndarray) -> str:
+    """A short digest of integer group codes (a checkpoint's record of the groups)."""
+    return hashlib.sha256(np.ascontiguousarray(codes, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
 class CPCEmbedder(BaseSequenceEmbedder):
@@ -80,16 +87,26 @@ class CPCEmbedder(BaseSequenceEmbedder):
         training crop must give at least ``n_predict + 1`` frames (a
         ``ValueError`` otherwise); training clips too short for that warn with
         :class:`~skaudio.exceptions.DegenerateTrainingWarning`.
-    negatives : {"batch", "batch+time", "clip"}, default="batch"
+    negatives : {"batch", "batch+time", "clip", "group"}, default="batch"
         ``"batch"``: the other clips of the batch at the same future step;
         ``"batch+time"``: also the other steps of every clip, the same one included;
         ``"clip"``: only the other steps (past and future) of the same clip's crop,
         as CPC_audio's "same sequence" sampling: what tells clips apart (speaker,
         channel, recording) cannot pick the positive, which matters when speakers
-        are held out at test time; a batch of one clip still has negatives.
+        are held out at test time; a batch of one clip still has negatives;
+        ``"group"``: every other step of the clips of the same group in the batch,
+        the clip's own included, as CPC_audio's "same speaker" sampling: what tells
+        groups apart cannot pick the positive. It needs ``groups`` in :meth:`fit`,
+        and batches are then drawn by :class:`skaudio.data.GroupSampler`
+        (``clips_per_group``).
     n_negatives : int or None, default=None
         ``None`` uses every candidate of the pool; an integer samples that many per
         prediction.
+    clips_per_group : int, default=4
+        With ``negatives="group"``, the clips of one group put together in a batch
+        (about ``batch_size / clips_per_group`` groups per batch): each prediction
+        then has the frames of up to that many crops as negatives. Not used by the
+        other pools.
     step_weights : {"uniform", "linear"}, default="uniform"
         ``"linear"`` weighs step ``k`` by ``n_predict - k + 1``.
     pooling : {"mean", "last", "mean+max"}, default="mean"
@@ -139,6 +156,11 @@ class CPCEmbedder(BaseSequenceEmbedder):
     (16, 0.02)
     """
 
+    #: ``clips_per_group`` changes what is learnt only with ``negatives="group"``, whose
+    #: checkpoints record it (:meth:`_checkpoint_manifest`): the checkpoints of the
+    #: other pools, written before it existed, still resume
+    _RUN_ONLY_PARAMS = BaseSequenceEmbedder._RUN_ONLY_PARAMS | {"clips_per_group"}
+
     _parameter_notes = {
         "batch_size": ("Here clips (one training crop each)."),
         "lr": ("``2e-4`` is the CPC paper's."),
@@ -158,8 +180,9 @@ class CPCEmbedder(BaseSequenceEmbedder):
         "transformer_heads": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_predict": [Interval(Integral, 1, None, closed="left"), None],
-        "negatives": [StrOptions({"batch", "batch+time", "clip"})],
+        "negatives": [StrOptions({"batch", "batch+time", "clip", "group"})],
         "n_negatives": [Interval(Integral, 1, None, closed="left"), None],
+        "clips_per_group": [Interval(Integral, 1, None, closed="left")],
         "step_weights": [StrOptions({"uniform", "linear"})],
         "pooling": [StrOptions({"mean", "last", "mean+max"})],
         "features": [StrOptions({"context", "encoder"})],
@@ -184,6 +207,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         n_predict: int | None = None,
         negatives: str = "batch",
         n_negatives: int | None = None,
+        clips_per_group: int = 4,
         step_weights: str = "uniform",
         pooling: str = "mean",
         features: str = "context",
@@ -220,6 +244,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.n_predict = n_predict
         self.negatives = negatives
         self.n_negatives = n_negatives
+        self.clips_per_group = clips_per_group
         self.step_weights = step_weights
         self.pooling = pooling
         self.features = features
@@ -283,12 +308,132 @@ class CPCEmbedder(BaseSequenceEmbedder):
         """The shared manifest, the crop recorded under its key before 0.2.
 
         Checkpoints name the crop ``window_seconds`` (its value, whichever parameter
-        set it), so that those written before the rename still resume.
+        set it), so that those written before the rename still resume. With
+        ``negatives="group"`` they also record ``clips_per_group`` and a fingerprint
+        of the groups: other groups are other training data.
         """
         manifest = super()._checkpoint_manifest(stage, clips, digests, epochs=epochs)
         del manifest["segment_seconds"]
         manifest["window_seconds"] = repr(self._segment_seconds)
+        if self.negatives == "group":  # the groups shape the batches, as the clips do
+            codes = self.__dict__.get("_fit_group_codes")
+            manifest["clips_per_group"] = repr(self.clips_per_group)
+            manifest["groups"] = None if codes is None else _fingerprint(codes)
         return manifest
+
+    # -- groups ----------------------------------------------------------------------
+    def fit(self, X, y=None, *, groups=None):
+        """Pretrain the embedder on unlabelled audio.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate`` (see :func:`skaudio.io.check_audio`).
+        y : None
+            Ignored (present for pipeline compatibility).
+        groups : array-like of shape (n_clips,) or None, default=None
+            Group label of each clip (speaker, recording, instrument), needed by
+            ``negatives="group"``, which draws each prediction's negatives from the
+            clips of its group. In a :class:`~sklearn.pipeline.Pipeline`:
+            ``pipe.fit(X, y, cpcembedder__groups=groups)``, or, with metadata
+            routing, ``set_fit_request(groups=True)``. Its length is checked with
+            every ``negatives``; the other pools do not use it (as a scikit-learn
+            splitter that takes no groups ignores them), so one search can compare
+            pools with the same fit arguments.
+
+        Returns
+        -------
+        self : object
+            The fitted embedder.
+
+        Raises
+        ------
+        ValueError
+            If ``negatives="group"`` and ``groups`` is None, or ``groups`` is not one
+            label per clip.
+        KeyboardInterrupt
+            If training is interrupted (Ctrl-C): the estimator is left as it was
+            before the call (unfitted after a first fit), never half-trained; with
+            ``checkpoint_dir``, fitting again resumes from the last complete epoch.
+        """
+        with self._fit_groups_of(groups):
+            return super().fit(X, y)
+
+    def partial_fit(self, X, y=None, *, groups=None):
+        """Pretrain one more epoch, on ``X`` (the first call also builds the model).
+
+        Continues the same network and optimiser state; the first call is ``fit``
+        with one epoch. An interrupted call (``KeyboardInterrupt``) leaves the
+        estimator as it was.
+
+        Parameters
+        ----------
+        X : list of array-like, ndarray of shape (n_clips, n_samples), or list of paths
+            Audio at ``sample_rate``.
+        y : None
+            Ignored.
+        groups : array-like of shape (n_clips,) or None, default=None
+            Group label of each clip of ``X``, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+        """
+        with self._fit_groups_of(groups):
+            return super().partial_fit(X, y)
+
+    @contextmanager
+    def _fit_groups_of(self, groups):
+        """Make ``groups`` the training call's (read by ``_check_targets``), for its duration."""
+        self._fit_groups = groups
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_fit_groups", None)
+            self.__dict__.pop("_fit_group_codes", None)
+
+    def _check_targets(self, y, n_clips: int, *, continuing: bool = False):
+        """``y`` is ignored; the call's ``groups`` are checked and encoded here, before training."""
+        targets = super()._check_targets(y, n_clips, continuing=continuing)
+        self._fit_group_codes = self._check_groups(self.__dict__.get("_fit_groups"), n_clips)
+        return targets
+
+    def _check_groups(self, groups, n_clips: int) -> np.ndarray | None:
+        """Integer codes (0 .. n_groups - 1) of ``groups`` with ``negatives="group"``, else None."""
+        if groups is None:
+            if self.negatives == "group":
+                raise ValueError(
+                    "negatives='group' draws each prediction's negatives from the clips of "
+                    "its group, but fit got no groups: pass one group label per clip "
+                    "(speaker, recording), fit(X, groups=groups); in a Pipeline, "
+                    "fit(X, y, cpcembedder__groups=groups)"
+                )
+            return None
+        groups = np.asarray(groups)
+        if groups.ndim != 1:
+            raise ValueError(
+                f"groups must hold one label per clip (a 1-D array), got shape {groups.shape}"
+            )
+        if len(groups) != n_clips:
+            raise ValueError(
+                f"groups has {len(groups)} labels but X has {n_clips} clips: pass one group "
+                "label per clip of X"
+            )
+        if self.negatives != "group":
+            return None
+        if self.distributed:
+            raise ValueError(
+                "negatives='group' does not train with distributed=True: its batches are "
+                "drawn in each process from that process's data stream; use "
+                "distributed=False, or negatives='clip'"
+            )
+        try:
+            codes = np.unique(groups, return_inverse=True)[1]
+        except TypeError as error:
+            raise TypeError(
+                f"groups must be labels of one sortable kind (ints or strings): {error}"
+            ) from error
+        return codes.reshape(-1).astype(np.int64)
 
     def _resolved_n_predict(self) -> int:
         if self.n_predict is None:
@@ -377,7 +522,25 @@ class CPCEmbedder(BaseSequenceEmbedder):
         )
 
     def _training_dataset(self, clips, targets, rng: np.random.Generator) -> SegmentDataset:
-        return SegmentDataset(clips, self._segment_length, rng)
+        groups = self.__dict__.get("_fit_group_codes") if self.negatives == "group" else None
+        return SegmentDataset(clips, self._segment_length, rng, groups=groups)
+
+    def _loader_settings(self, dataset) -> dict:
+        """``negatives="group"``: batches of :class:`~skaudio.data.GroupSampler`.
+
+        Its orders are draws of the run's data stream (``_randomness.data``, the
+        generator of the crops, saved in checkpoints). Continued training with
+        another pool puts the shuffled loader back.
+        """
+        if self.negatives == "group":
+            sampler = GroupSampler(
+                dataset.groups, self.batch_size, self.clips_per_group, self._randomness.data
+            )
+            return {"iterator_train__sampler": sampler, "iterator_train__shuffle": False}
+        net = self.__dict__.get("net_")
+        if net is not None and getattr(net, "iterator_train__sampler", None) is not None:
+            return {"iterator_train__sampler": None, "iterator_train__shuffle": True}
+        return {}
 
     def _frame_sequence(self, model: CPCModel, waveforms: torch.Tensor) -> torch.Tensor:
         return model.embed_frames(waveforms, features=self.features)

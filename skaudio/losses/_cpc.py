@@ -118,6 +118,35 @@ def _sample_clip_negatives(
     return _clip_negatives(valid, clips, times, draw)
 
 
+def _pool_negatives(
+    pool: torch.Tensor, owners: torch.Tensor, positives: torch.Tensor, draw: torch.Tensor
+) -> torch.Tensor:
+    """Candidates drawn from a pool per row, never the positive: static shapes, no host read.
+
+    ``pool[o, j]`` says whether candidate ``j`` (a flat ``clip * n_frames + time``) is
+    in the pool of owner ``o``; ``owners`` and ``positives`` (the pool's owner and
+    the positive's candidate, in the pool) have any shape ``S``, ``draw`` has shape
+    ``(*S, n_negatives)``, uniform on ``0 .. 2**62 - 1``. The rank of a draw among the
+    pool's other candidates is uniform on ``0 .. pool_size - 2``; ranks at or after
+    the positive's move one up, past it. A pool of the positive alone gives a
+    candidate outside it (the caller masks it).
+    """
+    n_candidates = pool.shape[1]
+    size = pool.sum(dim=1)[owners]
+    # the pool's candidates first, in order: order[o, r] is the r-th one
+    order = torch.argsort((~pool).to(torch.uint8), dim=1, stable=True)
+    rank = pool.cumsum(dim=1)[owners, positives] - 1  # the positive's rank in the pool
+    draw = draw % (size - 1).clamp_min(1)[..., None]
+    draw = (draw + (draw >= rank[..., None]).long()).clamp_max(n_candidates - 1)
+    return order[owners[..., None], draw]
+
+
+def _group_pool(valid: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """(batch, batch * n_frames) bool: the valid frames of the clips of each clip's group."""
+    same = groups[:, None] == groups[None, :]
+    return (same[:, :, None] & valid[None]).reshape(len(groups), -1)
+
+
 def _row_draws(rows, low, high, n_negatives, generator):
     """Draws of shape (n_steps, batch, n_frames, n_negatives), the same as one per step.
 
@@ -139,7 +168,9 @@ def _row_draws(rows, low, high, n_negatives, generator):
     return block[position]
 
 
-def _all_step_logits(z, predictions, valid, rows, future, negatives, n_negatives, generator):
+def _all_step_logits(
+    z, predictions, valid, rows, future, negatives, n_negatives, generator, groups=None
+):
     """Logits (n_steps, batch, n_frames, n_candidates) of every step, and the targets.
 
     Rows ``(k, b, t)`` that are not predictions (``rows`` False) hold finite garbage
@@ -164,10 +195,14 @@ def _all_step_logits(z, predictions, valid, rows, future, negatives, n_negatives
             logits = torch.einsum("kbtd,bsd->kbts", predictions, z)
             return mask(logits, ~valid[None, :, None]), times
         logits = predictions @ flat.T  # "batch+time": every position of the batch
-        return mask(logits, ~valid.reshape(-1)), clips * n_frames + times
+        if negatives == "group":  # every valid frame of the clips of the same group
+            invalid = ~_group_pool(valid, groups)[None, :, None]
+        else:
+            invalid = ~valid.reshape(-1)
+        return mask(logits, invalid), clips * n_frames + times
     # sampled negatives, uniformly from the pool, never the positive itself; scored
     # against the whole pool of "batch" or "clip" (small) and picked, rather than
-    # gathering a vector per negative
+    # gathering a vector per negative ("batch+time", "group": gathered)
     if negatives == "batch":
         shift = _row_draws(rows, 1, batch, n_negatives, generator)
         other = (clips[..., None] + shift) % batch
@@ -179,6 +214,12 @@ def _all_step_logits(z, predictions, valid, rows, future, negatives, n_negatives
         index = _clip_negatives(valid, clips, times, draw)
         pool = torch.einsum("kbtd,bsd->kbts", predictions, z)
         scores = pool.gather(-1, index % n_frames)
+    elif negatives == "group":
+        draw = _row_draws(rows, 0, 2**62, n_negatives, generator)
+        members = _group_pool(valid, groups)
+        index = _pool_negatives(members, clips, clips * n_frames + times, draw)
+        scores = torch.einsum("kbtd,kbtmd->kbtm", predictions, flat[index])
+        scores = scores.masked_fill_(~members[clips[..., None], index] & rows[..., None], inf)
     else:
         draw = _row_draws(rows, 0, batch * n_frames - 1, n_negatives, generator)
         index = draw + (draw >= (clips * n_frames + times)[..., None]).long()
@@ -199,6 +240,7 @@ def cpc_infonce(
     n_negatives: int | None = None,
     step_weights: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    groups: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""InfoNCE of contrastive predictive coding over every prediction step.
 
@@ -223,11 +265,22 @@ def cpc_infonce(
     other steps of the same clip); ``"clip"``, the other steps of the same clip only,
     :math:`N_{b,t,k} \subseteq \{ z_{b,u} : u \ne t + k \}`, past and future alike
     (what differs between clips, e.g. the speaker, then cannot pick the positive; the
-    "same sequence" sampling of Rivière et al., 2020, within one window).
+    "same sequence" sampling of Rivière et al., 2020, within one window); ``"group"``,
+    every other position of the clips of the same group (``groups``: speaker,
+    recording, ...), the clip's own other steps included,
+
+    .. math::
+
+        N_{b,t,k} \subseteq \{ z_{c,u} : g_c = g_b,\ (c, u) \ne (b, t + k) \},
+
+    so that what tells groups apart cannot pick the positive (Rivière et al.'s "same
+    speaker" sampling; with one group per clip it is ``"clip"``, with one group for
+    the batch ``"batch+time"``).
     ``n_negatives=None`` uses all of them (exact, memory ``batch * n_frames`` per
-    prediction with ``"batch+time"``, ``n_frames`` with ``"clip"``); an integer draws
-    that many uniformly from the pool with ``generator`` (with replacement; the
-    positive is never drawn). Invalid (padding) positions are never candidates.
+    prediction with ``"batch+time"`` and ``"group"``, ``n_frames`` with ``"clip"``);
+    an integer draws that many uniformly from the pool with ``generator`` (with
+    replacement; the positive is never drawn). Invalid (padding) positions are never
+    candidates.
 
     All steps are computed at once, with static shapes (every ``(k, b, t)``, the rows
     that are not predictions masked): nothing is read back to the host, so a training
@@ -244,7 +297,7 @@ def cpc_infonce(
         (``t + k >= n_frames``) are ignored.
     valid : Tensor of shape (batch, n_frames), dtype bool, or None, default=None
         Which frames hold audio (a prefix of each clip); ``None`` means all.
-    negatives : {"batch", "batch+time", "clip"}, default="batch"
+    negatives : {"batch", "batch+time", "clip", "group"}, default="batch"
         Pool of the negatives, see above.
     n_negatives : int or None, default=None
         Number of sampled negatives per prediction; ``None`` uses the whole pool.
@@ -254,6 +307,9 @@ def cpc_infonce(
         re-normalised.
     generator : torch.Generator or None, default=None
         Source of the sampled negatives, on the device of ``z``.
+    groups : Tensor of shape (batch,), integer, or None, default=None
+        Group of each clip, for ``negatives="group"`` (required there, read by no
+        other pool).
 
     Returns
     -------
@@ -267,7 +323,8 @@ def cpc_infonce(
     Raises
     ------
     ValueError
-        If ``negatives`` is not ``"batch"``, ``"batch+time"`` or ``"clip"``.
+        If ``negatives`` is not ``"batch"``, ``"batch+time"`` or ``"clip"`` (or
+        ``"group"``), or is ``"group"`` without ``groups`` of shape ``(batch,)``.
 
     Examples
     --------
@@ -283,10 +340,18 @@ def cpc_infonce(
     >>> bool(loss < 0.1), step_accuracy.tolist()
     (True, [1.0, 1.0])
     """
-    if negatives not in {"batch", "batch+time", "clip"}:
-        raise ValueError(f"unknown negatives {negatives!r}; choose 'batch', 'batch+time' or 'clip'")
+    if negatives not in {"batch", "batch+time", "clip", "group"}:
+        raise ValueError(
+            f"unknown negatives {negatives!r}; choose 'batch', 'batch+time' or 'clip' "
+            "(or 'group', with groups)"
+        )
     n_predict, batch, n_frames, _ = predictions.shape
     device = z.device
+    if negatives == "group" and (groups is None or tuple(groups.shape) != (batch,)):
+        shape = None if groups is None else tuple(groups.shape)
+        raise ValueError(
+            f"negatives='group' needs groups of shape ({batch},), one per clip; got {shape}"
+        )
     if valid is None:
         valid = torch.ones(batch, n_frames, dtype=torch.bool, device=device)
     if step_weights is None:  # cpc_step_weights(n_predict), made on the device
@@ -301,8 +366,10 @@ def cpc_infonce(
     future = torch.arange(n_frames, device=device)[None] + steps[:, None]  # (n_steps, n_frames)
     rows = (future < n_frames)[:, None] & valid[:, future.clamp_max(n_frames - 1)].transpose(0, 1)
     future = future.clamp_max(n_frames - 1)
+    if negatives == "group":
+        groups = groups.to(device)
     logits, targets = _all_step_logits(
-        z, predictions[:n_steps], valid, rows, future, negatives, n_negatives, generator
+        z, predictions[:n_steps], valid, rows, future, negatives, n_negatives, generator, groups
     )
     targets = targets.masked_fill(~rows, -100)  # the other rows: ignored
     log_probs = logits.log_softmax(dim=-1)
@@ -333,14 +400,16 @@ class CPCCriterion(nn.Module):
     """skorch criterion of CPC: :func:`cpc_infonce`, logging the accuracy of every step.
 
     The model's output is a :class:`CPCOutput`; the target passed by skorch is
-    ignored. :meth:`metrics` reports the accuracy of the last batch per step
+    ignored, except with ``negatives="group"``, where it is the group of each clip of
+    the batch (integer codes, as the estimator's training data gives them).
+    :meth:`metrics` reports the accuracy of the last batch per step
     (``step1_acc``, ``step2_acc``, ...) and their mean (``pretext_acc``).
 
     Parameters
     ----------
     n_predict : int
         Number of future steps the model predicts.
-    negatives : {"batch", "batch+time", "clip"}, default="batch"
+    negatives : {"batch", "batch+time", "clip", "group"}, default="batch"
         Pool of the negatives, see :func:`cpc_infonce`.
     n_negatives : int or None, default=None
         Number of sampled negatives per prediction; ``None`` uses the whole pool.
@@ -386,6 +455,11 @@ class CPCCriterion(nn.Module):
 
     @fp32_island
     def forward(self, output: CPCOutput, target: torch.Tensor | None = None) -> torch.Tensor:
+        groups = None
+        if self.negatives == "group":
+            if target is None:
+                raise ValueError("negatives='group' needs the batch's groups as the target")
+            groups = torch.as_tensor(target).reshape(-1)
         loss, self._last_accuracy = cpc_infonce(
             output.z,
             output.predictions,
@@ -394,6 +468,7 @@ class CPCCriterion(nn.Module):
             n_negatives=self.n_negatives,
             step_weights=self.step_weights,
             generator=self._generator.on(output.z.device),
+            groups=groups,
         )
         return loss
 
