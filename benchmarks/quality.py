@@ -88,7 +88,8 @@ class Row:
     ``twin`` names the random-init row with the same encoder and readout (``None``:
     no such row); ``kind`` is ``"ssl"`` (self-supervised), ``"baseline"`` or
     ``"reference"`` (sees labels); ``probe`` holds extra
-    :func:`~skaudio.probing.cross_validate_probe` arguments.
+    :func:`~skaudio.probing.cross_validate_probe` arguments; ``fit_groups`` passes the
+    training fold's groups to the embedder's ``fit`` (``groups=``).
     """
 
     embedder: object
@@ -96,6 +97,7 @@ class Row:
     twin: str | None = None
     kind: str = "ssl"
     probe: dict = field(default_factory=dict)
+    fit_groups: bool = False
 
 
 def make_rows(
@@ -119,11 +121,18 @@ def make_rows(
     )
     tokens = dict(sample_rate=sr, autoencoder_width=256, batch_size=batch_size or 256)
 
+    # every row names its readout and policy: the estimators' defaults (readout_bands
+    # "auto", augmentations "waveform") are not the ones the recorded rows ran with
     def cola(**kw):
-        return COLAEmbedder(**cnn, **{"max_epochs": epochs, **kw})
+        return COLAEmbedder(
+            **cnn, **{"max_epochs": epochs, "readout_bands": 1, "augmentations": "none", **kw}
+        )
 
     def contrastive(**kw):
-        return ContrastiveAudioEmbedder(**cnn, **{"max_epochs": epochs, **kw})
+        return ContrastiveAudioEmbedder(
+            **cnn,
+            **{"max_epochs": epochs, "readout_bands": 1, "augmentations": "spectrogram", **kw},
+        )
 
     def cpc_(representation, **kw):
         return CPCEmbedder(
@@ -251,6 +260,12 @@ def make_rows(
             cpc_("waveform", max_epochs=0), "CPC encoder on waveforms, random init", kind=base
         ),
         "cpc-raw": Row(cpc_("waveform"), "CPC on waveforms, GRU context", "cpc-raw-random"),
+        "cpc-raw-group": Row(
+            cpc_("waveform", negatives="group"),
+            "CPC on waveforms, negatives from the same group (speaker)",
+            "cpc-raw-random",
+            fit_groups=True,
+        ),
         "cpc-mel-random": Row(
             cpc_("logmel", max_epochs=0), "CPC encoder on log-mel, random init", kind=base
         ),
@@ -284,7 +299,13 @@ def make_rows(
             probe=labels,
         ),
         "supervised": Row(
-            SupervisedCNN(**cnn, max_epochs=epochs, supervised_weight=1.0),
+            SupervisedCNN(
+                **cnn,
+                max_epochs=epochs,
+                supervised_weight=1.0,
+                augmentations="spectrogram",
+                readout_bands=1,
+            ),
             f"supervised CNN (upper reference), {b1}",
             "cnn-random",
             kind=ref,
@@ -313,6 +334,8 @@ def run_seeds(name: str, row: Row, X, y, groups, cv, seeds: list[int], embedder=
             record = {**first}
         else:
             probe = {"random_state": seed, **row.probe}
+            if row.fit_groups:
+                probe["groups_to_embedder"] = True
             record = run_row(name, seeded(embedder, seed), X, y, groups, cv, **probe)
             first = record
         record["seed"] = seed

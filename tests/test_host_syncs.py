@@ -180,9 +180,9 @@ CPC.update(max_epochs=0, random_state=0)
 SEMI_LABELS = np.where(np.arange(16) % 2 == 0, LABELS, -1)
 
 ESTIMATORS = {
-    "cola": (lambda: COLAEmbedder(**TWO_VIEW), CLIPS, None),
+    "cola": (lambda: COLAEmbedder(augmentations="none", **TWO_VIEW), CLIPS, None),
     "cola_frame_pitch": (
-        lambda: COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **TWO_VIEW),
+        lambda: COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, augmentations="none", **TWO_VIEW),
         CLIPS,
         None,
     ),

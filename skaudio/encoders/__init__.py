@@ -13,6 +13,8 @@ New encoders join :data:`ENCODERS`.
 
 from __future__ import annotations
 
+import inspect
+
 from ._base import FrameEncoder
 from .cnn import CNNEncoder, VGGEncoder
 from .cpc import CPCLogMelEncoder, CPCWaveformEncoder
@@ -53,7 +55,7 @@ def make_encoder(
     n_mels: int,
     embedding_dim: int,
     input_representation: str = "logmel",
-    readout_bands: int = 1,
+    readout_bands: int | str = 1,
 ) -> FrameEncoder:
     """Build a registered encoder by name, with its default hyperparameters.
 
@@ -72,9 +74,13 @@ def make_encoder(
     input_representation : {"logmel", "waveform"}, default="logmel"
         Input the encoder takes: log-mel spectrograms ``(batch, 1, n_mels, n_frames)``
         or raw waveforms ``(batch, 1, n_samples)``.
-    readout_bands : int, default=1
+    readout_bands : int or "auto", default=1
         Frequency bands kept per frame by the ``"cnn"`` and ``"vgg"`` encoders (see
-        :class:`CNNEncoder`); other encoders take only 1.
+        :class:`CNNEncoder`); other encoders take only 1. ``"auto"`` is 2 where the
+        encoder keeps a frequency axis that holds 2 bands (``"cnn"`` or ``"vgg"`` on
+        log-mel input, at least 2 frequency rows left by its poolings: ``n_mels > 16``
+        for both, and ``embedding_dim / 2`` even), else 1; the built encoder's
+        ``readout_bands`` attribute (1 where it has none) says which.
 
     Returns
     -------
@@ -98,6 +104,10 @@ def make_encoder(
     ('CNNEncoder', 'logmel')
     >>> encoder(torch.randn(2, 1, 16, 40)).shape  # (batch, 1, n_mels, n_frames)
     torch.Size([2, 64])
+    >>> make_encoder("cnn", n_mels=64, embedding_dim=64, readout_bands="auto").readout_bands
+    2
+    >>> make_encoder("cnn", n_mels=16, embedding_dim=64, readout_bands="auto").readout_bands
+    1
     """
     if input_representation not in ENCODERS:
         raise ValueError(
@@ -110,6 +120,8 @@ def make_encoder(
             f"unknown encoder {name!r} for {input_representation} input; "
             f"choose one of {sorted(available)}"
         )
+    if readout_bands == "auto":
+        readout_bands = _auto_readout_bands(available[name], n_mels, embedding_dim)
     if readout_bands == 1:
         return available[name](n_mels=n_mels, embedding_dim=embedding_dim)
     if available[name] not in (CNNEncoder, VGGEncoder):
@@ -118,3 +130,19 @@ def make_encoder(
             f"input), not {name!r} for {input_representation} input; use readout_bands=1"
         )
     return available[name](n_mels=n_mels, embedding_dim=embedding_dim, readout_bands=readout_bands)
+
+
+def _auto_readout_bands(cls: type[FrameEncoder], n_mels: int, embedding_dim: int) -> int:
+    """What ``readout_bands="auto"`` is for ``cls``: 2 where 2 bands fit, else 1.
+
+    2 bands fit a :class:`CNNEncoder` or :class:`VGGEncoder` (at their default
+    ``channels``) whose poolings leave at least 2 frequency rows of ``n_mels``, and whose
+    ``embedding_dim / 2`` channels split into 2 bands: the checks of their constructor.
+    """
+    if cls not in (CNNEncoder, VGGEncoder):
+        return 1
+    channels = inspect.signature(cls).parameters["channels"].default
+    rows = n_mels
+    for _ in range(len(channels) + 1):  # each block's ceil-mode 2x2 pooling
+        rows = -(-rows // 2)
+    return 2 if rows >= 2 and embedding_dim % 4 == 0 else 1

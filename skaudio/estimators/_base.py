@@ -379,8 +379,15 @@ class BaseWindowEmbedder(BaseAudioEmbedder):
     def _segment_length(self) -> int:
         return max(1, round(self.segment_seconds * self.sample_rate))
 
+    def __setstate__(self, state: dict) -> None:
+        """Read a pickle fitted before ``readout_bands_`` (the readout was the integer
+        ``readout_bands``, 1 before that parameter existed)."""
+        if "net_" in state and "readout_bands_" not in state:
+            state = {**state, "readout_bands_": state.get("readout_bands", 1)}
+        super().__setstate__(state)
+
     def _build_encoder(
-        self, input_representation: str = "logmel", readout_bands: int = 1
+        self, input_representation: str = "logmel", readout_bands: int | str = 1
     ) -> nn.Module:
         return make_encoder(
             self.encoder,
