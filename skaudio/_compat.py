@@ -12,7 +12,8 @@ skaudio uses a few names its dependencies do not publish:
   (:func:`momentum_update_`, BYOL's moving average);
 - skorch: the ``AccelerateMixin`` methods that
   :class:`skaudio.distributed.DistributedSelfSupervisedNet` overrides or calls
-  (:data:`SKORCH_ACCELERATE_HOOKS`).
+  (:data:`SKORCH_ACCELERATE_HOOKS`), and the members of ``NeuralNet`` the nets use
+  (:data:`SKORCH_NET_INTERNALS`).
 
 Every module of skaudio imports them from here, never from the dependency itself (a
 test greps for it): when a release moves or removes one, this module is the one place
@@ -36,6 +37,7 @@ from torch import nn
 __all__ = [
     "SKLEARN_VERSION",
     "SKORCH_ACCELERATE_HOOKS",
+    "SKORCH_NET_INTERNALS",
     "SKORCH_VERSION",
     "TORCH_VERSION",
     "AccelerateMixin",
@@ -271,6 +273,12 @@ def momentum_update_(
 #: :func:`skaudio.distributed.to_plain_net`'s advice); both read the instance attribute
 #: ``_wrapped_with_accelerator`` and the net's ``_criteria`` (skorch 1.0 to 1.4)
 SKORCH_ACCELERATE_HOOKS = ("_initialize_accelerator", "_unwrap_accelerator")
+
+#: the members of an initialised skorch ``NeuralNet`` that
+#: :class:`skaudio.training.SelfSupervisedNet` (``_set_training``, ``_optimizers``:
+#: its training step) and :class:`skaudio.distributed.DistributedSelfSupervisedNet`
+#: (``_criteria``) use: private to skorch, stable from 0.12 to 1.4; a test checks them
+SKORCH_NET_INTERNALS = ("_set_training", "_optimizers", "_criteria")
 
 
 def checked_accelerate_mixin(mixin: type) -> type:

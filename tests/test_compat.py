@@ -204,3 +204,16 @@ def test_a_skorch_without_the_hooks_fails_on_use_with_the_reason():
     assert checked is not OldMixin and issubclass(checked, OldMixin)
     with pytest.raises(ImportError, match=r"AccelerateMixin\._unwrap_accelerator.*skorch"):
         checked()
+
+
+def test_the_skorch_net_internals_skaudio_uses_are_there():
+    # SelfSupervisedNet's training step and the accelerate net read these members of an
+    # initialised skorch NeuralNet; a skorch release without them fails here, by name
+    import torch
+    from skorch import NeuralNet
+
+    net = NeuralNet(torch.nn.Linear(2, 1), criterion=torch.nn.MSELoss).initialize()
+    missing = [name for name in _compat.SKORCH_NET_INTERNALS if not hasattr(net, name)]
+    assert missing == []
+    assert callable(net._set_training)
+    assert list(net._optimizers) == ["optimizer"] and list(net._criteria) == ["criterion"]
