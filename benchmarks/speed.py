@@ -32,6 +32,10 @@ from skaudio._torch_utils import seeded
 from skaudio.datasets import load_spoken_digits
 from skaudio.features import LogMelSpectrogram
 
+# the settings the recorded results were measured with: the estimators' defaults before 0.2
+RECORDED_COLA = dict(augmentations="none", readout_bands=1)
+RECORDED_SIMCLR = dict(augmentations="spectrogram", readout_bands=1)
+
 
 def frontend_speed(waves: np.ndarray, sr: int, device: str) -> tuple[float, float]:
     """Clips/s of the torch frontend (batches of 256) and of librosa (one clip at a time)."""
@@ -65,15 +69,18 @@ def frontend_speed(waves: np.ndarray, sr: int, device: str) -> tuple[float, floa
 def make_rows(sr: int, batch_size: int, epochs: int, device: str) -> dict:
     common = dict(sample_rate=sr, max_epochs=epochs, device=device, random_state=0)
     return {
-        "cola": COLAEmbedder(**common, segment_seconds=0.5, batch_size=batch_size),
+        "cola": COLAEmbedder(**common, **RECORDED_COLA, segment_seconds=0.5, batch_size=batch_size),
         "cola-multi": COLAEmbedder(
             **common,
+            **RECORDED_COLA,
             segment_seconds=0.5,
             batch_size=batch_size,
             frame_weight=1.0,
             pitch_weight=1.0,
         ),
-        "simclr": ContrastiveAudioEmbedder(**common, segment_seconds=0.5, batch_size=batch_size),
+        "simclr": ContrastiveAudioEmbedder(
+            **common, **RECORDED_SIMCLR, segment_seconds=0.5, batch_size=batch_size
+        ),
         "cpc": CPCEmbedder(
             **common,
             segment_seconds=0.32,
