@@ -93,6 +93,8 @@ def _cola(frame_weight: float = 0.0, pitch_weight: float = 0.0):
         frame_weight=frame_weight,
         pitch_weight=pitch_weight,
         pitch_shift_range=(0.8, 1.2),
+        augmentations="none",  # views drawn per process would differ from the single run's
+        readout_bands=1,
         distributed=True,
     )
     torch.manual_seed(0)
