@@ -126,6 +126,18 @@ def test_tokenize_matches_the_fitted_kmeans(fitted, tones):
         np.testing.assert_array_equal(fitted.kmeans_.predict(codes[0].numpy()), sequence)
 
 
+def test_training_sees_the_patches_tokenize_gives(fitted):
+    # a clip of a whole number of patches (3200 samples: 10 patches of 320) has 41
+    # log-mel frames, so a last, 11th patch starting at its end: training and tokenize
+    # both keep the 10 that start inside the clip
+    from skaudio.clips import as_clips
+
+    clips = as_clips([np.ones(3200, np.float32), np.ones(3000, np.float32)], sample_rate=8000)
+    patches = fitted._raw_patches(fitted.net_.module_, clips)
+    tokens = fitted.tokenize([clips[0], clips[1]])
+    assert [len(p) for p in patches] == [len(t) for t in tokens] == [10, 10]
+
+
 def test_tokens_mark_when_a_sound_happens(fitted):
     clip = np.zeros(16000, dtype=np.float32)
     clip[8000:9600] = np.random.default_rng(0).standard_normal(1600).astype(np.float32)

@@ -15,7 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from torch.utils.data import Dataset
 
 from .._compat import Interval
-from .._inference import evaluation_mode, next_token_counts
+from .._inference import evaluation_mode, frames_kept, next_token_counts
 from ..clips import as_clips
 from ..data import TokenContextDataset
 from ..encoders import PatchAutoencoder
@@ -500,12 +500,18 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         they are standardised and encoded without a copy to the host per clip.
         """
         with torch.inference_mode():
-            return [
+            patches = [
                 model.encoder.raw_patches(
                     model.spectrogram(torch.from_numpy(clips[i])[None].to(self.device_))
                 )[0]
                 for i in range(len(clips))
             ]
+        # the patches that start inside the clip, as transform and tokenize keep them (a
+        # last patch starting exactly at the clip's end holds only its padded end frame)
+        return [
+            p[: frames_kept(int(clips.lengths[i]), model, p.shape[0])]
+            for i, p in enumerate(patches)
+        ]
 
     def _check_validation(self, n_clips: int) -> None:
         """Refuse a ``validation_fraction`` that leaves no clip to train on, before training."""
