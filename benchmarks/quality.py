@@ -266,6 +266,22 @@ def make_rows(
             "cpc-raw-random",
             fit_groups=True,
         ),
+        "cpc-raw-channel-random": Row(
+            cpc_("waveform", encoder_norm="channel", max_epochs=0),
+            "CPC encoder on waveforms, channel norm, random init",
+            kind=base,
+        ),
+        "cpc-raw-channel": Row(
+            cpc_("waveform", encoder_norm="channel"),
+            "CPC on waveforms, channel norm (CPC_audio's), GRU context",
+            "cpc-raw-channel-random",
+        ),
+        "cpc-raw-group-channel": Row(
+            cpc_("waveform", negatives="group", encoder_norm="channel"),
+            "CPC on waveforms, channel norm, negatives from the same group (speaker)",
+            "cpc-raw-channel-random",
+            fit_groups=True,
+        ),
         "cpc-mel-random": Row(
             cpc_("logmel", max_epochs=0), "CPC encoder on log-mel, random init", kind=base
         ),

@@ -17,7 +17,7 @@ import inspect
 
 from ._base import FrameEncoder
 from .cnn import CNNEncoder, VGGEncoder
-from .cpc import CPCLogMelEncoder, CPCWaveformEncoder
+from .cpc import ChannelNorm, CPCLogMelEncoder, CPCWaveformEncoder
 from .efficientnet import EfficientNetB0Encoder
 from .patches import PatchAutoencoder
 from .resnet import ResNet18Encoder, ResNet18WaveformEncoder
@@ -27,6 +27,7 @@ __all__ = [
     "CNNEncoder",
     "CPCLogMelEncoder",
     "CPCWaveformEncoder",
+    "ChannelNorm",
     "EfficientNetB0Encoder",
     "FrameEncoder",
     "PatchAutoencoder",

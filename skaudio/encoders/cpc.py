@@ -13,7 +13,10 @@ from torch import nn
 from ._base import FrameEncoder
 from .cnn import _conv_bn_relu
 
-__all__ = ["CPCLogMelEncoder", "CPCWaveformEncoder"]
+__all__ = ["CPCLogMelEncoder", "CPCWaveformEncoder", "ChannelNorm"]
+
+#: the normalisations of :class:`CPCWaveformEncoder`, by its ``norm`` name
+_NORMS = ("batch", "channel")
 
 
 def _spans(n_frames: int, max_frames: int) -> list[tuple[int, int]]:
@@ -21,11 +24,82 @@ def _spans(n_frames: int, max_frames: int) -> list[tuple[int, int]]:
     return [(start, min(start + max_frames, n_frames)) for start in range(0, n_frames, max_frames)]
 
 
+class ChannelNorm(nn.Module):
+    """Normalisation of each frame over its channels, with a learnt per-channel affine map.
+
+    For every clip ``b`` and time step ``t``, the channels ``x[b, :, t]`` are centred
+    and scaled by their own mean and standard deviation, then scaled and shifted per
+    channel::
+
+        mu[b, t] = mean_c x[b, c, t]
+        var[b, t] = sum_c (x[b, c, t] - mu[b, t]) ** 2 / (C - 1)
+        y[b, c, t] = (x[b, c, t] - mu[b, t]) / sqrt(var[b, t] + eps) * weight[c] + bias[c]
+
+    (the unbiased variance, as CPC_audio's). Nothing is computed across clips or
+    time steps and there are no running statistics: a clip's output does not depend
+    on the rest of the batch, in training as in evaluation, and it needs no
+    synchronisation across processes. CPC_audio's raw-waveform encoder uses it in
+    place of batch norm, whose statistics mix the clips of the batch, which are also
+    the negatives of the contrastive loss.
+
+    Shapes: ``(batch, num_channels, time)`` to the same shape.
+
+    Parameters
+    ----------
+    num_channels : int
+        Channels ``C`` of the input (at least 2 for a finite variance).
+    eps : float, default=1e-5
+        Added to the variance.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (num_channels,)
+        Per-channel scale, initialised to 1.
+    bias : Parameter of shape (num_channels,)
+        Per-channel shift, initialised to 0.
+
+    References
+    ----------
+    M. Riviere, A. Joulin, P.-E. Mazare, E. Dupoux. "Unsupervised pretraining
+    transfers well across languages." ICASSP 2020 (arXiv:2002.02848);
+    ``ChannelNorm`` in ``cpc/model.py`` of facebookresearch/CPC_audio.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skaudio.encoders import ChannelNorm
+    >>> _ = torch.manual_seed(0)
+    >>> norm = ChannelNorm(8)
+    >>> y = norm(torch.randn(2, 8, 5) * 3 + 1)  # (batch, channels, time)
+    >>> y.shape
+    torch.Size([2, 8, 5])
+    >>> bool(y.mean(dim=1).abs().max() < 1e-5), bool((y.std(dim=1) - 1).abs().max() < 1e-3)
+    (True, True)
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_channels = int(num_channels)
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(self.num_channels))
+        self.bias = nn.Parameter(torch.zeros(self.num_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` of shape ``(batch, num_channels, time)`` over its channels."""
+        mean = x.mean(dim=1, keepdim=True)
+        var = x.var(dim=1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight[:, None] + self.bias[:, None]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}"
+
+
 class CPCWaveformEncoder(FrameEncoder):
     """Strided 1-D convolutions from raw audio to one ``z_t`` per ``prod(strides)`` samples.
 
-    Each layer is a convolution without padding, batch norm and leaky ReLU; a last
-    1x1 convolution maps the ``hidden`` channels to ``z_dim``. With the defaults (the
+    Each layer is a convolution without padding, a normalisation (``norm``) and leaky
+    ReLU; a last 1x1 convolution maps the ``hidden`` channels to ``z_dim``. With the defaults (the
     CPC paper's strides 5, 4, 2, 2, 2 and kernels 10, 8, 4, 4, 4) one frame covers a
     receptive field of 465 samples and frames are 160 samples apart: 10 ms at
     16 kHz, 20 ms at 8 kHz (strides are in samples, whatever the rate).
@@ -55,6 +129,13 @@ class CPCWaveformEncoder(FrameEncoder):
         Kernel size of each convolution; as many as ``strides``.
     hidden : int, default=512
         Channels of the strided convolutions.
+    norm : {"batch", "channel"}, default="batch"
+        Normalisation after each strided convolution: ``"batch"`` is
+        :class:`torch.nn.BatchNorm1d` (statistics over the clips and frames of the
+        batch, running averages in evaluation); ``"channel"`` is :class:`ChannelNorm`
+        (each frame over its own channels, CPC_audio's): a clip's frames then do not
+        depend on the other clips of the batch. Both have a per-channel ``weight``
+        and ``bias`` under the same names.
 
     Attributes
     ----------
@@ -68,7 +149,8 @@ class CPCWaveformEncoder(FrameEncoder):
     Raises
     ------
     ValueError
-        If ``strides`` and ``kernels`` are empty or of different lengths.
+        If ``strides`` and ``kernels`` are empty or of different lengths, or ``norm``
+        is unknown.
 
     Examples
     --------
@@ -81,6 +163,8 @@ class CPCWaveformEncoder(FrameEncoder):
     >>> x = torch.randn(2, 1, 1000)  # (batch, 1, n_samples)
     >>> encoder.forward_frames(x).shape, encoder(x).shape
     (torch.Size([2, 7, 8]), torch.Size([2, 16]))
+    >>> CPCWaveformEncoder(embedding_dim=16, hidden=32, norm="channel").body[1]
+    ChannelNorm(32, eps=1e-05)
     """
 
     input_representation = "waveform"
@@ -92,16 +176,21 @@ class CPCWaveformEncoder(FrameEncoder):
         strides: Sequence[int] = (5, 4, 2, 2, 2),
         kernels: Sequence[int] = (10, 8, 4, 4, 4),
         hidden: int = 512,
+        norm: str = "batch",
     ) -> None:
         super().__init__(embedding_dim)
         if len(strides) != len(kernels) or not strides:
             raise ValueError("strides and kernels must be non-empty and of equal length")
+        if norm not in _NORMS:
+            raise ValueError(f"unknown norm {norm!r}; choose one of {list(_NORMS)}")
+        self.norm = norm
+        normalisation = nn.BatchNorm1d if norm == "batch" else ChannelNorm
         layers: list[nn.Module] = []
         channels = 1
         for stride, kernel in zip(strides, kernels, strict=True):
             layers += [
                 nn.Conv1d(channels, hidden, kernel, stride=stride, bias=False),
-                nn.BatchNorm1d(hidden),
+                normalisation(hidden),
                 nn.LeakyReLU(inplace=True),
             ]
             channels = hidden

@@ -72,6 +72,14 @@ class CPCEmbedder(BaseSequenceEmbedder):
         Filters of each strided convolution of the raw-audio CPC encoder (the paper's
         512; smaller widths train many times faster on a CPU). Not used by log-mel
         encoders.
+    encoder_norm : {"batch", "channel"}, default="batch"
+        Normalisation after each strided convolution of the raw-audio CPC encoder
+        (``norm`` of :class:`skaudio.encoders.CPCWaveformEncoder`): ``"batch"`` is
+        batch norm, whose statistics mix the clips of the batch, which are also the
+        negatives; ``"channel"`` is :class:`skaudio.encoders.ChannelNorm`, each
+        frame normalised over its own channels (CPC_audio's, Riviere et al. 2020),
+        so that a clip's frames do not depend on the rest of its batch. Other
+        encoders take only ``"batch"`` (a ``ValueError`` otherwise).
     z_dim : int, default=256
         Size of the encoder outputs ``z_t``.
     c_dim : int, default=512
@@ -158,8 +166,12 @@ class CPCEmbedder(BaseSequenceEmbedder):
 
     #: ``clips_per_group`` changes what is learnt only with ``negatives="group"``, whose
     #: checkpoints record it (:meth:`_checkpoint_manifest`): the checkpoints of the
-    #: other pools, written before it existed, still resume
-    _RUN_ONLY_PARAMS = BaseSequenceEmbedder._RUN_ONLY_PARAMS | {"clips_per_group"}
+    #: other pools, written before it existed, still resume; likewise ``encoder_norm``
+    #: is recorded only when it is not the default batch norm
+    _RUN_ONLY_PARAMS = BaseSequenceEmbedder._RUN_ONLY_PARAMS | {
+        "clips_per_group",
+        "encoder_norm",
+    }
 
     _parameter_notes = {
         "batch_size": ("Here clips (one training crop each)."),
@@ -173,6 +185,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         "segment_seconds": [Interval(Real, 0, None, closed="neither")],
         "input_representation": [StrOptions({"waveform", "logmel"})],
         "encoder_width": [Interval(Integral, 1, None, closed="left")],
+        "encoder_norm": [StrOptions({"batch", "channel"})],
         "z_dim": [Interval(Integral, 1, None, closed="left")],
         "c_dim": [Interval(Integral, 1, None, closed="left")],
         "context": [StrOptions({"gru", "transformer"})],
@@ -198,6 +211,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         n_mels: int = 64,
         encoder: str = "cpc",
         encoder_width: int = 512,
+        encoder_norm: str = "batch",
         z_dim: int = 256,
         c_dim: int = 512,
         context: str = "gru",
@@ -235,6 +249,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.n_mels = n_mels
         self.encoder = encoder
         self.encoder_width = encoder_width
+        self.encoder_norm = encoder_norm
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.context = context
@@ -267,10 +282,13 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.verbose = verbose
 
     def __setstate__(self, state: dict) -> None:
-        """Read a pickle of any release: before 0.2 the crop was ``window_seconds``."""
+        """Read a pickle of any release: before 0.2 the crop was ``window_seconds``;
+        before ``encoder_norm`` the raw-audio encoder used batch norm."""
         if "segment_seconds" not in state and "window_seconds" in state:
             state = {**state, "segment_seconds": state["window_seconds"]}
             state["window_seconds"] = "deprecated"
+        if "encoder_norm" not in state:
+            state = {**state, "encoder_norm": "batch"}
         super().__setstate__(state)
 
     @property
@@ -287,8 +305,15 @@ class CPCEmbedder(BaseSequenceEmbedder):
         return max(1, round(self._segment_seconds * self.sample_rate))
 
     def _validate_params(self) -> None:
-        """scikit-learn's validation, then the deprecated ``window_seconds`` (in fit)."""
+        """scikit-learn's validation, ``encoder_norm``, the deprecated ``window_seconds``."""
         super()._validate_params()
+        if self.encoder_norm != "batch" and not self._raw_cpc_encoder:
+            raise ValueError(
+                f"encoder_norm={self.encoder_norm!r} needs the raw-audio CPC encoder "
+                f"(encoder='cpc', input_representation='waveform'), not encoder="
+                f"{self.encoder!r} with input_representation={self.input_representation!r}; "
+                "use encoder_norm='batch'"
+            )
         if self.window_seconds == "deprecated":
             return
         if self.segment_seconds != DEFAULT_SEGMENT_SECONDS:
@@ -310,7 +335,9 @@ class CPCEmbedder(BaseSequenceEmbedder):
         Checkpoints name the crop ``window_seconds`` (its value, whichever parameter
         set it), so that those written before the rename still resume. With
         ``negatives="group"`` they also record ``clips_per_group`` and a fingerprint
-        of the groups: other groups are other training data.
+        of the groups: other groups are other training data. ``encoder_norm`` is
+        recorded when it is not ``"batch"``, so that checkpoints written before it
+        existed (batch norm) still resume.
         """
         manifest = super()._checkpoint_manifest(stage, clips, digests, epochs=epochs)
         del manifest["segment_seconds"]
@@ -319,6 +346,8 @@ class CPCEmbedder(BaseSequenceEmbedder):
             codes = self.__dict__.get("_fit_group_codes")
             manifest["clips_per_group"] = repr(self.clips_per_group)
             manifest["groups"] = None if codes is None else _fingerprint(codes)
+        if self.encoder_norm != "batch":
+            manifest["encoder_norm"] = repr(self.encoder_norm)
         return manifest
 
     # -- groups ----------------------------------------------------------------------
@@ -488,9 +517,16 @@ class CPCEmbedder(BaseSequenceEmbedder):
                 stacklevel=5,
             )
 
+    @property
+    def _raw_cpc_encoder(self) -> bool:
+        """Whether the encoder is :class:`CPCWaveformEncoder` (the only one with a ``norm``)."""
+        return self.input_representation == "waveform" and self.encoder == "cpc"
+
     def _build_cpc_encoder(self):
-        if self.input_representation == "waveform" and self.encoder == "cpc":
-            return CPCWaveformEncoder(embedding_dim=2 * self.z_dim, hidden=self.encoder_width)
+        if self._raw_cpc_encoder:
+            return CPCWaveformEncoder(
+                embedding_dim=2 * self.z_dim, hidden=self.encoder_width, norm=self.encoder_norm
+            )
         return make_encoder(
             self.encoder,
             n_mels=self.n_mels,
