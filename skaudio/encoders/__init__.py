@@ -143,7 +143,5 @@ def _auto_readout_bands(cls: type[FrameEncoder], n_mels: int, embedding_dim: int
     if cls not in (CNNEncoder, VGGEncoder):
         return 1
     channels = inspect.signature(cls).parameters["channels"].default
-    rows = n_mels
-    for _ in range(len(channels) + 1):  # each block's ceil-mode 2x2 pooling
-        rows = -(-rows // 2)
+    rows = cls.frequency_rows(n_mels, channels)
     return 2 if rows >= 2 and embedding_dim % 4 == 0 else 1

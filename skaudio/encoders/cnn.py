@@ -32,6 +32,14 @@ class _ConvStack(FrameEncoder):
 
     convs_per_block = 1
 
+    @staticmethod
+    def frequency_rows(n_mels: int, channels: Sequence[int]) -> int:
+        """Frequency rows left of ``n_mels`` by the ``len(channels) + 1`` ceil-mode poolings."""
+        rows = n_mels
+        for _ in range(len(channels) + 1):
+            rows = -(-rows // 2)
+        return rows
+
     def __init__(
         self, n_mels: int, embedding_dim: int, channels: Sequence[int], readout_bands: int = 1
     ) -> None:
@@ -42,9 +50,7 @@ class _ConvStack(FrameEncoder):
                 f"embedding_dim / 2 = {self.frame_dim}: each frame holds the last block's "
                 "channels for each band"
             )
-        n_freq = n_mels
-        for _ in range(len(channels) + 1):
-            n_freq = -(-n_freq // 2)  # what each block's ceil-mode pooling leaves
+        n_freq = self.frequency_rows(n_mels, channels)
         if readout_bands > n_freq:
             raise ValueError(
                 f"readout_bands={readout_bands} is more than the {n_freq} frequency rows "
