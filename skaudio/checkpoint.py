@@ -68,19 +68,27 @@ def _plain(value):
     return value
 
 
-def _random_states(net, rng: np.random.Generator) -> dict:
-    generators = [
+def _generator_states(module: nn.Module) -> list:
+    """The state of each :class:`DeviceGenerator` of ``module`` (None: not used yet)."""
+    return [
         None if g._generator is None else g._generator.get_state()
-        for g in device_generators(_unwrapped(net.module_))
+        for g in device_generators(module)
     ]
+
+
+def _set_generator_states(module: nn.Module, states: list, device) -> None:
+    """Put back what :func:`_generator_states` saved (an unused generator stays fresh)."""
+    for generator, saved in zip(device_generators(module), states, strict=True):
+        if saved is not None:
+            generator.on(device).set_state(saved)
+
+
+def _random_states(net, rng: np.random.Generator) -> dict:
     states = {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
-    states["model"] = generators
+    states["model"] = _generator_states(_unwrapped(net.module_))
     criterion = getattr(net, "criterion_", None)  # e.g. CPC's sampled negatives
     if isinstance(criterion, nn.Module):
-        states["criterion"] = [
-            None if g._generator is None else g._generator.get_state()
-            for g in device_generators(criterion)
-        ]
+        states["criterion"] = _generator_states(criterion)
     if _model_device(net).type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(_model_device(net))
     return states
@@ -426,12 +434,6 @@ def restore_checkpoint(net, state: dict, rng: np.random.Generator) -> None:
     if "cuda" in random and _model_device(net).type == "cuda":
         torch.cuda.set_rng_state(random["cuda"], _model_device(net))
     rng.bit_generator.state = random["numpy"]
-    model = _unwrapped(net.module_)
-    for generator, saved in zip(device_generators(model), random["model"], strict=True):
-        if saved is not None:
-            generator.on(_model_device(net)).set_state(saved)
+    _set_generator_states(_unwrapped(net.module_), random["model"], _model_device(net))
     if "criterion" in random:  # checkpoints written before the criterion's were saved lack it
-        criterion_generators = device_generators(net.criterion_)
-        for generator, saved in zip(criterion_generators, random["criterion"], strict=True):
-            if saved is not None:
-                generator.on(_model_device(net)).set_state(saved)
+        _set_generator_states(net.criterion_, random["criterion"], _model_device(net))
