@@ -236,7 +236,9 @@ def make_embedder(
     if name == "simclr-clar":
         return ContrastiveAudioEmbedder(**common, **two_view, augmentations="clar")
     if name == "cpc":
-        return CPCEmbedder(**common, **(TINY["cpc"] if tiny else {"segment_seconds": 0.96}))
+        # full size: the paper's encoder and context (the estimator's defaults are sized for a CPU)
+        paper = {"segment_seconds": 0.96, "encoder_width": 512, "c_dim": 512, "lr": 2e-4}
+        return CPCEmbedder(**common, **(TINY["cpc"] if tiny else paper))
     if name == "tokens":
         tokens = TINY["tokens"] if tiny else {"n_tokens": 64}
         return TokenTransformerEmbedder(**{**common, "batch_size": 256}, **tokens)

@@ -50,6 +50,34 @@ SMALL = dict(
 )
 
 
+#: the tiny CPC of the CPC test modules (test_cpc_negatives, _groups, _channel_norm); ``lr``
+#: stays the former default, 2e-4, that their recorded losses were made with
+CPC_TINY = dict(
+    sample_rate=SR,
+    segment_seconds=0.25,
+    z_dim=8,
+    c_dim=8,
+    n_predict=3,
+    encoder_width=8,
+    batch_size=8,
+    max_epochs=2,
+    lr=2e-4,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def cpc_tones():
+    """The CPC test modules' data: 16 labelled tones at 8 kHz, (waveforms, labels)."""
+    return make_tones(n_clips=16, n_classes=4, sample_rate=SR, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def cpc_clips(cpc_tones):
+    """The waveforms of :func:`cpc_tones`."""
+    return cpc_tones[0]
+
+
 def multi_strategy_cola(**params):
     """COLA with the frame-level and pitch-shift losses of Kuroyanagi & Komatsu."""
     return COLAEmbedder(frame_weight=1.0, pitch_weight=1.0, **params)

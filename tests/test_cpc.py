@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ import torch
 
 from skaudio import CPCEmbedder
 from skaudio.encoders import CPCLogMelEncoder, CPCWaveformEncoder
+from skaudio.estimators.cpc import DEFAULT_SEGMENT_SECONDS
+from skaudio.exceptions import DegenerateTrainingWarning
 from skaudio.features import LogMelSpectrogram
 from skaudio.losses import cpc_infonce, cpc_step_weights
 from skaudio.models import CPCModel
@@ -280,3 +283,34 @@ def test_encoder_width_sets_the_raw_encoders_filters(tones):
     X, _ = tones
     est = CPCEmbedder(**{**TINY_CPC, "max_epochs": 0}, encoder_width=24).fit(X[:2])
     assert est.net_.module_.encoder.body[0].out_channels == 24
+
+
+def test_the_defaults_are_the_cpu_recipe_and_train(tones):
+    # the settings of the benchmark rows that beat their random init (benchmarks/quality.py,
+    # make_rows' "cpc"), not the paper's 1.28 s, width 512, c_dim 512, lr 2e-4 (a GPU's)
+    recipe = dict(
+        segment_seconds=0.32, encoder_width=128, z_dim=256, c_dim=256, lr=1e-3, batch_size=64
+    )
+    params = CPCEmbedder().get_params()
+    assert {name: params[name] for name in recipe} == recipe
+    assert DEFAULT_SEGMENT_SECONDS == recipe["segment_seconds"]
+    X, _ = tones
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateTrainingWarning)
+        est = CPCEmbedder(sample_rate=8000, max_epochs=1, random_state=0).fit(X[:4])
+    assert est.n_predict_ == 12 and est.segment_length_ == 2560  # 16 frames of 20 ms
+    Z = est.transform(X[:3])
+    assert Z.shape == (3, 256) and Z.dtype == np.float32 and np.isfinite(Z).all()
+
+
+def test_logmel_at_the_default_crop_warns_to_lengthen_it(tones):
+    # 0.32 s gives 4 patches of audio and an edge one: step 4 has nothing to predict
+    X, _ = tones
+    settings = dict(sample_rate=8000, input_representation="logmel", n_mels=16, z_dim=8)
+    settings.update(c_dim=8, batch_size=4, max_epochs=1, random_state=0)
+    message = r"crop, segment_seconds=0.32,.*only steps 1 to 3 of the n_predict=4.*>= 0.4 at 8000"
+    with pytest.warns(DegenerateTrainingWarning, match=message):
+        CPCEmbedder(**settings).fit(X[:4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateTrainingWarning)
+        CPCEmbedder(**settings, segment_seconds=0.4).fit(X[:4])  # 5 patches of audio

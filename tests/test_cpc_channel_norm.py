@@ -6,31 +6,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import CPC_TINY
 from sklearn.base import clone
 
 from skaudio import CPCEmbedder
 from skaudio._compat import InvalidParameterError
 from skaudio.clips import as_clips
-from skaudio.datasets import make_tones
 from skaudio.encoders import ChannelNorm, CPCWaveformEncoder
 from skaudio.layers import convert_sync_batchnorm
-
-TINY = dict(
-    sample_rate=8000,
-    segment_seconds=0.25,
-    z_dim=8,
-    c_dim=8,
-    n_predict=3,
-    encoder_width=8,
-    batch_size=8,
-    max_epochs=2,
-    random_state=0,
-)
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return make_tones(n_clips=16, n_classes=4, sample_rate=8000, random_state=0)[0]
 
 
 def _reference_channel_norm(x, weight, bias, eps):
@@ -123,41 +106,41 @@ def test_the_batch_norm_encoder_is_the_default_and_channel_norm_keeps_the_other_
 # -- the estimator ------------------------------------------------------------------------
 
 
-def test_the_default_embedder_is_the_batch_norm_one_bit_for_bit(clips):
-    default = CPCEmbedder(**TINY).fit(clips)
-    batch = CPCEmbedder(**TINY, encoder_norm="batch").fit(clips)
+def test_the_default_embedder_is_the_batch_norm_one_bit_for_bit(cpc_clips):
+    default = CPCEmbedder(**CPC_TINY).fit(cpc_clips)
+    batch = CPCEmbedder(**CPC_TINY, encoder_norm="batch").fit(cpc_clips)
     assert default.encoder_norm == "batch"
-    assert np.array_equal(default.transform(clips), batch.transform(clips))
+    assert np.array_equal(default.transform(cpc_clips), batch.transform(cpc_clips))
     assert default.history_[:, "train_loss"] == batch.history_[:, "train_loss"]
     assert default.history_[:, "train_loss"] == pytest.approx(  # test_cpc_negatives' record
         [2.060467481613159, 2.0755462646484375], rel=1e-5
     )
 
 
-def test_a_channel_norm_fit_trains(clips):
-    settings = {**TINY, "z_dim": 16, "c_dim": 16, "encoder_width": 16, "max_epochs": 3}
+def test_a_channel_norm_fit_trains(cpc_clips):
+    settings = {**CPC_TINY, "z_dim": 16, "c_dim": 16, "encoder_width": 16, "max_epochs": 3}
     # seen: 2.073, 2.059, 2.008 (at lr=1e-2 it stays near chance, ln 8, for 4 epochs)
-    est = CPCEmbedder(**settings, encoder_norm="channel", lr=3e-3).fit(clips)
+    est = CPCEmbedder(**{**settings, "lr": 3e-3}, encoder_norm="channel").fit(cpc_clips)
     encoder = est.net_.module_.encoder
     assert sum(isinstance(m, ChannelNorm) for m in encoder.modules()) == 5
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in encoder.modules())
     loss = est.history_[:, "train_loss"]
     assert all(math.isfinite(v) for v in loss)
     assert loss[0] > loss[1] > loss[2] and loss[2] < loss[0] - 0.03
-    embeddings = est.transform(clips[:4])
+    embeddings = est.transform(cpc_clips[:4])
     assert embeddings.shape == (4, 16) and np.isfinite(embeddings).all()
 
 
-def test_clone_and_pickle_keep_the_channel_norm(clips):
-    est = CPCEmbedder(**{**TINY, "max_epochs": 1}, encoder_norm="channel").fit(clips)
+def test_clone_and_pickle_keep_the_channel_norm(cpc_clips):
+    est = CPCEmbedder(**{**CPC_TINY, "max_epochs": 1}, encoder_norm="channel").fit(cpc_clips)
     assert clone(est).get_params()["encoder_norm"] == "channel"
     restored = pickle.loads(pickle.dumps(est))
     assert restored.encoder_norm == "channel"
-    assert np.array_equal(restored.transform(clips[:3]), est.transform(clips[:3]))
+    assert np.array_equal(restored.transform(cpc_clips[:3]), est.transform(cpc_clips[:3]))
 
 
 def test_a_pickle_from_before_encoder_norm_reads_as_batch_norm():
-    state = CPCEmbedder(**TINY).__getstate__()
+    state = CPCEmbedder(**CPC_TINY).__getstate__()
     del state["encoder_norm"]
     old = CPCEmbedder.__new__(CPCEmbedder)
     old.__setstate__(state)
@@ -171,23 +154,23 @@ def test_a_pickle_from_before_encoder_norm_reads_as_batch_norm():
         {"input_representation": "logmel", "encoder": "cpc"},
     ],
 )
-def test_channel_norm_needs_the_raw_cpc_encoder(clips, settings):
+def test_channel_norm_needs_the_raw_cpc_encoder(cpc_clips, settings):
     with pytest.raises(ValueError, match="encoder_norm='channel' needs the raw-audio CPC"):
-        CPCEmbedder(**TINY, **settings, encoder_norm="channel").fit(clips)
+        CPCEmbedder(**CPC_TINY, **settings, encoder_norm="channel").fit(cpc_clips)
 
 
-def test_an_unknown_encoder_norm_is_refused(clips):
+def test_an_unknown_encoder_norm_is_refused(cpc_clips):
     with pytest.raises(InvalidParameterError, match="encoder_norm"):
-        CPCEmbedder(**TINY, encoder_norm="layer").fit(clips)
+        CPCEmbedder(**CPC_TINY, encoder_norm="layer").fit(cpc_clips)
 
 
-def test_checkpoints_record_encoder_norm_only_when_it_is_not_batch_norm(clips, tmp_path):
-    audio = as_clips(clips, sample_rate=8000)
-    plain = CPCEmbedder(**TINY)._checkpoint_manifest("model", audio)
-    batch = CPCEmbedder(**TINY, encoder_norm="batch")._checkpoint_manifest("model", audio)
-    channel = CPCEmbedder(**TINY, encoder_norm="channel")._checkpoint_manifest("model", audio)
+def test_checkpoints_record_encoder_norm_only_when_it_is_not_batch_norm(cpc_clips, tmp_path):
+    audio = as_clips(cpc_clips, sample_rate=8000)
+    plain = CPCEmbedder(**CPC_TINY)._checkpoint_manifest("model", audio)
+    batch = CPCEmbedder(**CPC_TINY, encoder_norm="batch")._checkpoint_manifest("model", audio)
+    channel = CPCEmbedder(**CPC_TINY, encoder_norm="channel")._checkpoint_manifest("model", audio)
     assert "encoder_norm" not in plain and batch == plain  # checkpoints of before resume
     assert channel == {**plain, "encoder_norm": "'channel'"}
-    CPCEmbedder(**{**TINY, "max_epochs": 1}, checkpoint_dir=tmp_path).fit(clips)
+    CPCEmbedder(**{**CPC_TINY, "max_epochs": 1}, checkpoint_dir=tmp_path).fit(cpc_clips)
     with pytest.raises(ValueError, match="encoder_norm"):
-        CPCEmbedder(**TINY, encoder_norm="channel", checkpoint_dir=tmp_path).fit(clips)
+        CPCEmbedder(**CPC_TINY, encoder_norm="channel", checkpoint_dir=tmp_path).fit(cpc_clips)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from conftest import CPC_TINY
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
@@ -21,22 +22,6 @@ from skaudio.probing import cross_validate_probe
 from skaudio.training import SelfSupervisedNet
 
 SR = 8000
-TINY = dict(
-    sample_rate=SR,
-    segment_seconds=0.25,
-    z_dim=8,
-    c_dim=8,
-    n_predict=3,
-    encoder_width=8,
-    batch_size=8,
-    max_epochs=2,
-    random_state=0,
-)
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return make_tones(n_clips=16, n_classes=4, sample_rate=SR, random_state=0)
 
 
 @pytest.fixture
@@ -236,18 +221,18 @@ def test_sampler_draws_from_its_generator():
 # -- the estimator --------------------------------------------------------------------------
 
 
-def test_group_negatives_without_groups_are_refused(clips):
-    X, _ = clips
+def test_group_negatives_without_groups_are_refused(cpc_tones):
+    X, _ = cpc_tones
     with pytest.raises(ValueError, match="fit got no groups"):
-        CPCEmbedder(**TINY, negatives="group").fit(X)
+        CPCEmbedder(**CPC_TINY, negatives="group").fit(X)
     with pytest.raises(ValueError, match="fit got no groups"):
-        CPCEmbedder(**{**TINY, "max_epochs": 0}, negatives="group").fit(X)
+        CPCEmbedder(**{**CPC_TINY, "max_epochs": 0}, negatives="group").fit(X)
 
 
 @pytest.mark.parametrize("negatives", ["group", "batch"])
-def test_groups_of_the_wrong_shape_are_refused(clips, negatives):
-    X, _ = clips
-    est = CPCEmbedder(**TINY, negatives=negatives)
+def test_groups_of_the_wrong_shape_are_refused(cpc_tones, negatives):
+    X, _ = cpc_tones
+    est = CPCEmbedder(**CPC_TINY, negatives=negatives)
     with pytest.raises(ValueError, match="groups has 3 labels but X has 16 clips"):
         est.fit(X, groups=[0, 1, 2])
     with pytest.raises(ValueError, match="one label per clip"):
@@ -255,22 +240,24 @@ def test_groups_of_the_wrong_shape_are_refused(clips, negatives):
     assert not est.__sklearn_is_fitted__()
 
 
-def test_groups_are_ignored_by_the_other_pools(clips):
-    X, _ = clips
-    plain = CPCEmbedder(**TINY).fit(X)
-    grouped = CPCEmbedder(**TINY).fit(X, groups=np.arange(16) % 4)
+def test_groups_are_ignored_by_the_other_pools(cpc_tones):
+    X, _ = cpc_tones
+    plain = CPCEmbedder(**CPC_TINY).fit(X)
+    grouped = CPCEmbedder(**CPC_TINY).fit(X, groups=np.arange(16) % 4)
     assert grouped.history_[:, "train_loss"] == plain.history_[:, "train_loss"]
     assert not hasattr(grouped, "_fit_groups") and not hasattr(grouped, "_fit_group_codes")
 
 
-def test_group_negatives_are_refused_in_distributed_training(clips):
-    X, _ = clips
+def test_group_negatives_are_refused_in_distributed_training(cpc_tones):
+    X, _ = cpc_tones
     with pytest.raises(ValueError, match="distributed=True"):
-        CPCEmbedder(**TINY, negatives="group", distributed=True).fit(X, groups=np.arange(16) % 4)
+        CPCEmbedder(**CPC_TINY, negatives="group", distributed=True).fit(
+            X, groups=np.arange(16) % 4
+        )
 
 
-def test_group_fit_trains_on_group_batches(clips, monkeypatch):
-    X, _ = clips
+def test_group_fit_trains_on_group_batches(cpc_tones, monkeypatch):
+    X, _ = cpc_tones
     speakers = np.array(list("abcdefgh"))[np.arange(16) % 8]  # 8 groups of 2 clips
     seen = []
     original = cpc_loss.cpc_infonce
@@ -280,7 +267,7 @@ def test_group_fit_trains_on_group_batches(clips, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(cpc_loss, "cpc_infonce", spy)
-    est = CPCEmbedder(**TINY, negatives="group", clips_per_group=2).fit(X, groups=speakers)
+    est = CPCEmbedder(**CPC_TINY, negatives="group", clips_per_group=2).fit(X, groups=speakers)
     assert len(seen) == 4  # two epochs of two batches
     for negatives, codes in seen:
         _, counts = np.unique(codes.numpy(), return_counts=True)
@@ -290,10 +277,10 @@ def test_group_fit_trains_on_group_batches(clips, monkeypatch):
     assert est.transform(X[:2]).shape == (2, 8)
 
 
-def test_group_fit_in_a_pipeline_and_with_metadata_routing(clips):
-    X, y = clips
+def test_group_fit_in_a_pipeline_and_with_metadata_routing(cpc_tones):
+    X, y = cpc_tones
     groups = np.arange(16) % 4
-    settings = {**TINY, "max_epochs": 1, "negatives": "group"}
+    settings = {**CPC_TINY, "max_epochs": 1, "negatives": "group"}
     pipe = make_pipeline(CPCEmbedder(**settings), LogisticRegression())
     pipe.fit(X, y, cpcembedder__groups=groups)
     assert len(pipe[0].history_) == 1
@@ -308,9 +295,9 @@ def test_group_fit_in_a_pipeline_and_with_metadata_routing(clips):
             unrequested.fit(X, y)
 
 
-def test_partial_fit_takes_the_groups_of_its_clips(clips):
-    X, _ = clips
-    est = CPCEmbedder(**TINY, negatives="group").partial_fit(X, groups=np.arange(16) % 4)
+def test_partial_fit_takes_the_groups_of_its_clips(cpc_tones):
+    X, _ = cpc_tones
+    est = CPCEmbedder(**CPC_TINY, negatives="group").partial_fit(X, groups=np.arange(16) % 4)
     est.partial_fit(X[:8], groups=np.arange(8) % 2)
     assert len(est.history_) == 2
     assert len(est.net_.iterator_train__sampler) == 8  # the second call's clips
@@ -321,12 +308,12 @@ def test_partial_fit_takes_the_groups_of_its_clips(clips):
     assert est.net_.iterator_train__sampler is None and est.net_.iterator_train__shuffle
 
 
-def test_checkpoint_manifest_records_the_groups_only_where_they_are_used(clips):
-    X, _ = clips
+def test_checkpoint_manifest_records_the_groups_only_where_they_are_used(cpc_tones):
+    X, _ = cpc_tones
     audio = as_clips(X, sample_rate=SR)
-    plain = CPCEmbedder(**TINY)._checkpoint_manifest("model", audio)
+    plain = CPCEmbedder(**CPC_TINY)._checkpoint_manifest("model", audio)
     assert "clips_per_group" not in plain and "groups" not in plain  # as before groups
-    grouped = CPCEmbedder(**TINY, negatives="group")
+    grouped = CPCEmbedder(**CPC_TINY, negatives="group")
     manifests = []
     for groups in (np.arange(16) % 4, np.arange(16) % 4, np.arange(16) % 2):
         with grouped._fit_groups_of(groups):
@@ -349,7 +336,7 @@ def test_resume_after_an_interrupt_ends_as_the_uninterrupted_run(tmp_path, monke
     X, _ = make_tones(n_clips=16, n_classes=2, sample_rate=SR, random_state=0)
     X = [x[: SR // 2] for x in X]
     groups = np.arange(16) % 4
-    settings = {**TINY, "segment_seconds": 0.1, "n_predict": 2, "max_epochs": 4}
+    settings = {**CPC_TINY, "segment_seconds": 0.1, "n_predict": 2, "max_epochs": 4}
     settings.update(sampling)
 
     def interrupt(self, *args, **kwargs):  # Ctrl-C after the first batch of epoch 3
@@ -390,8 +377,8 @@ class _RecordsGroups(TransformerMixin, BaseEstimator):
         return np.array([[float(np.mean(x)), float(np.std(x))] for x in X])
 
 
-def test_probe_passes_the_training_folds_groups_only_when_asked(clips):
-    X, y = clips
+def test_probe_passes_the_training_folds_groups_only_when_asked(cpc_tones):
+    X, y = cpc_tones
     groups = np.arange(16) % 4
     cv = GroupKFold(n_splits=2)
     asked = cross_validate_probe(_RecordsGroups(), X, y, groups, cv, groups_to_embedder=True)

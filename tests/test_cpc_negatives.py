@@ -6,30 +6,13 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CPC_TINY
 
 from skaudio import CPCEmbedder
 from skaudio._compat import InvalidParameterError
-from skaudio.datasets import make_tones
 from skaudio.exceptions import DegenerateTrainingWarning
 from skaudio.losses import CPCCriterion, CPCOutput, cpc_infonce, cpc_step_weights
 from skaudio.losses._cpc import _sample_clip_negatives
-
-TINY = dict(
-    sample_rate=8000,
-    segment_seconds=0.25,
-    z_dim=8,
-    c_dim=8,
-    n_predict=3,
-    encoder_width=8,
-    batch_size=8,
-    max_epochs=2,
-    random_state=0,
-)
-
-
-@pytest.fixture(scope="module")
-def clips():
-    return make_tones(n_clips=16, n_classes=4, sample_rate=8000, random_state=0)[0]
 
 
 @pytest.fixture
@@ -279,10 +262,10 @@ def test_earlier_negatives_are_bit_identical_to_the_old_code(sequences, negative
     assert torch.equal(loss, old)
 
 
-def test_default_fit_keeps_its_loss_history(clips):
-    # recorded with the code before negatives="clip" was added (same TINY settings on
-    # these 16 clips): CPCEmbedder(**TINY).fit(clips).history_[:, "train_loss"]
-    est = CPCEmbedder(**TINY).fit(clips)
+def test_default_fit_keeps_its_loss_history(cpc_clips):
+    # recorded with the code before negatives="clip" was added (same CPC_TINY settings on
+    # these 16 clips): CPCEmbedder(**CPC_TINY).fit(cpc_clips).history_[:, "train_loss"]
+    est = CPCEmbedder(**CPC_TINY).fit(cpc_clips)
     assert est.history_[:, "train_loss"] == pytest.approx(
         [2.060467481613159, 2.0755462646484375],
         rel=1e-5,  # other thread counts round
@@ -293,23 +276,24 @@ def test_default_fit_keeps_its_loss_history(clips):
 
 
 @pytest.mark.parametrize("n_negatives", [None, 4])
-def test_a_short_clip_negatives_fit_lowers_the_loss(clips, n_negatives):
-    settings = {**TINY, "z_dim": 16, "c_dim": 16, "encoder_width": 16, "max_epochs": 24}
-    est = CPCEmbedder(**settings, negatives="clip", n_negatives=n_negatives, lr=1e-2).fit(clips)
+def test_a_short_clip_negatives_fit_lowers_the_loss(cpc_clips, n_negatives):
+    settings = {**CPC_TINY, "z_dim": 16, "c_dim": 16, "encoder_width": 16, "max_epochs": 24}
+    settings["lr"] = 1e-2
+    est = CPCEmbedder(**settings, negatives="clip", n_negatives=n_negatives).fit(cpc_clips)
     loss = est.history_[:, "train_loss"]
     assert sum(loss[-3:]) / 3 < sum(loss[:3]) / 3 - 0.2
 
 
-def test_clip_negatives_train_on_batches_of_one_clip(clips):
+def test_clip_negatives_train_on_batches_of_one_clip(cpc_clips):
     # the other clips are not needed: no warning, no error, a finite non-zero loss
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateTrainingWarning)
-        est = CPCEmbedder(**{**TINY, "batch_size": 1}, negatives="clip", n_negatives=3).fit(
-            clips[:3]
+        est = CPCEmbedder(**{**CPC_TINY, "batch_size": 1}, negatives="clip", n_negatives=3).fit(
+            cpc_clips[:3]
         )
     assert 0 < est.history_[-1, "train_loss"] < math.inf
 
 
-def test_negatives_parameter_is_validated(clips):
+def test_negatives_parameter_is_validated(cpc_clips):
     with pytest.raises(InvalidParameterError, match="negatives"):
-        CPCEmbedder(**TINY, negatives="speaker").fit(clips[:2])
+        CPCEmbedder(**CPC_TINY, negatives="speaker").fit(cpc_clips[:2])

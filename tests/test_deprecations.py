@@ -14,6 +14,7 @@ from skaudio import ContrastiveAudioEmbedder, CPCEmbedder
 from skaudio.augment import spectrogram
 from skaudio.clips import as_clips
 from skaudio.datasets import make_tones
+from skaudio.estimators.cpc import DEFAULT_SEGMENT_SECONDS
 
 SR = 8000
 X, _ = make_tones(n_clips=8, n_classes=2, sample_rate=SR, random_state=0)
@@ -54,7 +55,9 @@ class _AsPickledBefore:
 def test_cpc_window_seconds_is_a_deprecated_alias_of_segment_seconds():
     new = CPCEmbedder(segment_seconds=0.25, **CPC)
     assert new.get_params()["window_seconds"] == "deprecated"
-    assert CPCEmbedder().segment_seconds == 1.28  # the default of window_seconds before
+    # window_seconds counts as set alone while segment_seconds keeps its default (0.32,
+    # since the CPU recipe; the former default of both names, 1.28, is now a value set)
+    assert CPCEmbedder().segment_seconds == DEFAULT_SEGMENT_SECONDS == 0.32
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         new.fit(X)
@@ -69,6 +72,9 @@ def test_cpc_window_seconds_is_a_deprecated_alias_of_segment_seconds():
 def test_cpc_refuses_both_names_of_the_crop():
     both = CPCEmbedder(segment_seconds=0.5, window_seconds=0.25, **CPC)
     with pytest.raises(ValueError, match="both segment_seconds=0.5 and window_seconds=0.25"):
+        both.fit(X)
+    both = CPCEmbedder(segment_seconds=1.28, window_seconds=0.25, **CPC)  # the former default
+    with pytest.raises(ValueError, match="both segment_seconds=1.28 and window_seconds=0.25"):
         both.fit(X)
 
 

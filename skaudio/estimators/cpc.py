@@ -25,8 +25,9 @@ __all__ = ["CPCEmbedder"]
 #: default number of predicted steps: 12 frames of 10 ms (raw), 4 patches of 80 ms (log-mel)
 DEFAULT_N_PREDICT = {"waveform": 12, "logmel": 4}
 
-#: default length of the training crop, in seconds (128 raw frames of 10 ms)
-DEFAULT_SEGMENT_SECONDS = 1.28
+#: default length of the training crop, in seconds (32 raw frames of 10 ms at 16 kHz); the
+#: deprecated ``window_seconds`` counts as set alone while ``segment_seconds`` equals it
+DEFAULT_SEGMENT_SECONDS = 0.32
 
 
 def _fingerprint(codes: np.ndarray) -> str:
@@ -55,11 +56,17 @@ class CPCEmbedder(BaseSequenceEmbedder):
     ----------
     sample_rate : int, default=16000
         Rate of array input, and the rate files are resampled to, in Hz.
-    segment_seconds : float, default=1.28
-        Length of the random training crops (128 raw frames at 16 kHz), the name
+    segment_seconds : float, default=0.32
+        Length of the random training crops (32 raw frames at 16 kHz), the name
         every embedder gives its training crop; clips shorter than it are
         zero-padded at the end and the padding is masked out of the loss. Clips
-        shorter than this are also padded (at the end) for embedding.
+        shorter than this are also padded (at the end) for embedding. The
+        defaults (this crop, ``encoder_width``, ``c_dim``, ``lr``) are sized so
+        that a CPU run trains usefully; the paper's 1.28 s crops, width 512,
+        ``c_dim=512`` and ``lr=2e-4`` are for a GPU and a lot of data. Log-mel
+        needs a longer crop: at least 0.4 s (5 patches of 80 ms) for the default
+        ``n_predict=4``; the default crop warns there
+        (:class:`~skaudio.exceptions.DegenerateTrainingWarning`).
     input_representation : {"waveform", "logmel"}, default="waveform"
     n_mels : int, default=64
         Mel bands, for log-mel input.
@@ -68,10 +75,10 @@ class CPCEmbedder(BaseSequenceEmbedder):
         :class:`skaudio.encoders.CPCLogMelEncoder`; other registered encoders of the
         representation also work, but their frames share input with their
         neighbours, which makes predicting the near future easier than it should be.
-    encoder_width : int, default=512
+    encoder_width : int, default=128
         Filters of each strided convolution of the raw-audio CPC encoder (the paper's
-        512; smaller widths train many times faster on a CPU). Not used by log-mel
-        encoders.
+        512, for a GPU; the default trains many times faster on a CPU). Not used by
+        log-mel encoders.
     encoder_norm : {"batch", "channel"}, default="batch"
         Normalisation after each strided convolution of the raw-audio CPC encoder
         (``norm`` of :class:`skaudio.encoders.CPCWaveformEncoder`): ``"batch"`` is
@@ -82,8 +89,8 @@ class CPCEmbedder(BaseSequenceEmbedder):
         encoders take only ``"batch"`` (a ``ValueError`` otherwise).
     z_dim : int, default=256
         Size of the encoder outputs ``z_t``.
-    c_dim : int, default=512
-        Size of the context ``c_t``.
+    c_dim : int, default=256
+        Size of the context ``c_t`` (the paper's 512, for a GPU).
     context : {"gru", "transformer"}, default="gru"
     transformer_layers : int, default=2
     transformer_heads : int, default=4
@@ -175,7 +182,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
 
     _parameter_notes = {
         "batch_size": ("Here clips (one training crop each)."),
-        "lr": ("``2e-4`` is the CPC paper's."),
+        "lr": ("The CPC paper's ``2e-4`` goes with its 1.28 s crops and width 512 (GPU)."),
         "random_state": ("Its own draws: the sampled negatives."),
     }
 
@@ -210,10 +217,10 @@ class CPCEmbedder(BaseSequenceEmbedder):
         input_representation: str = "waveform",
         n_mels: int = 64,
         encoder: str = "cpc",
-        encoder_width: int = 512,
+        encoder_width: int = 128,
         encoder_norm: str = "batch",
         z_dim: int = 256,
-        c_dim: int = 512,
+        c_dim: int = 256,
         context: str = "gru",
         transformer_layers: int = 2,
         transformer_heads: int = 4,
@@ -228,7 +235,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         window_seconds: float | str = "deprecated",
         batch_size: int = 64,
         max_epochs: int = 100,
-        lr: float = 2e-4,
+        lr: float = 1e-3,
         lr_schedule: str = "constant",
         warmup_epochs: float = 0.0,
         weight_decay: float = 0.0,
@@ -508,14 +515,22 @@ class CPCEmbedder(BaseSequenceEmbedder):
         n_audio = -(-longest // hop)  # frames that hold audio in the longest clip's crop
         if n_audio < n_predict + 1:
             learnt = "nothing" if n_audio < 2 else f"only steps 1 to {n_audio - 1}"
-            warnings.warn(
-                f"the longest training clip has {longest} sample(s), {n_audio} frame(s) of "
-                f"{hop} samples: CPC learns {learnt} of the n_predict={n_predict} steps "
-                f"(the rest of the crop is padding); use clips of at least "
-                f"{(n_predict + 1) * hop} samples",
-                DegenerateTrainingWarning,
-                stacklevel=5,
-            )
+            if longest == self._segment_length:  # the crop is too short, not the clips
+                # (log-mel at the default crop: its 5th patch holds only the edge frame)
+                message = (
+                    f"the training crop, {name}={self._segment_seconds}, holds {longest} "
+                    f"samples, audio for {n_audio} frame(s) of {hop} samples: CPC learns "
+                    f"{learnt} of the n_predict={n_predict} steps; use {needed}, or a "
+                    "smaller n_predict"
+                )
+            else:
+                message = (
+                    f"the longest training clip has {longest} sample(s), {n_audio} frame(s) "
+                    f"of {hop} samples: CPC learns {learnt} of the n_predict={n_predict} "
+                    f"steps (the rest of the crop is padding); use clips of at least "
+                    f"{(n_predict + 1) * hop} samples"
+                )
+            warnings.warn(message, DegenerateTrainingWarning, stacklevel=5)
 
     @property
     def _raw_cpc_encoder(self) -> bool:
