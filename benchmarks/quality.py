@@ -158,6 +158,11 @@ def make_rows(
         "cnn-random-b4": Row(
             cola(max_epochs=0, readout_bands=4), f"CNN, random init, {b4}", kind=base
         ),
+        "cnn-random-log-b4": Row(
+            cola(max_epochs=0, readout_bands=4, frequency_scale="log"),
+            f"CNN on log-frequency bands, random init, {b4}",
+            kind=base,
+        ),
         "cola": Row(cola(), f"COLA, bilinear, {b1}", "cnn-random"),
         "cola-waveform-b2": Row(
             cola(augmentations="waveform", readout_bands=2),
@@ -216,6 +221,16 @@ def make_rows(
             cola(augmentations="pitch", readout_bands=2),
             f"COLA, segments augmented (pitch policy), {b2}",
             "cnn-random-b2",
+        ),
+        "simclr-pitch-log-b4": Row(
+            contrastive(augmentations="pitch", readout_bands=4, frequency_scale="log"),
+            f"SimCLR, pitch policy, log-frequency bands, {b4}",
+            "cnn-random-log-b4",
+        ),
+        "cola-pitch-log-b4": Row(
+            cola(augmentations="pitch", readout_bands=4, frequency_scale="log"),
+            f"COLA, segments augmented (pitch policy), log-frequency bands, {b4}",
+            "cnn-random-log-b4",
         ),
         "simclr-waveform-pitch-b2": Row(
             contrastive(augmentations="waveform", readout_bands=2, pitch_weight=1.0),
@@ -311,6 +326,20 @@ def make_rows(
             ),
             f"supervised CNN (upper reference), waveform policy, {b2}",
             "cnn-random-b2",
+            kind=ref,
+            probe=labels,
+        ),
+        "supervised-log-b4": Row(
+            SupervisedCNN(
+                **cnn,
+                max_epochs=epochs,
+                supervised_weight=1.0,
+                augmentations="pitch",
+                readout_bands=4,
+                frequency_scale="log",
+            ),
+            f"supervised CNN (upper reference), pitch policy, log-frequency bands, {b4}",
+            "cnn-random-log-b4",
             kind=ref,
             probe=labels,
         ),

@@ -34,7 +34,7 @@ from .._torch_utils import DEVICES, is_device_name
 from ..clips import AudioClips, as_clips
 from ..encoders import ENCODERS, make_encoder
 from ..exceptions import DegenerateTrainingWarning
-from ..features import LogMelSpectrogram
+from ..features import FRONTENDS, LogMelSpectrogram, make_frontend
 from ._params import RUN_ONLY_PARAMS, SHARED_CONSTRAINTS, document_shared_parameters
 from ._trainer import TrainerMixin
 
@@ -91,6 +91,7 @@ class BaseAudioEmbedder(
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "frequency_scale": [StrOptions(set(FRONTENDS))],
         **SHARED_CONSTRAINTS,
     }
 
@@ -132,6 +133,10 @@ class BaseAudioEmbedder(
             raise InvalidParameterError(
                 f"The 'device' parameter of {name} must be {DEVICES}. Got {self.device!r} instead."
             )
+
+    def __setstate__(self, state: dict) -> None:
+        """Read a pickle from before ``frequency_scale`` (the frontend was log-mel)."""
+        super().__setstate__({"frequency_scale": "mel", **state})
 
     # -- hooks -----------------------------------------------------------------------
     def _build_model(self) -> nn.Module:
@@ -177,7 +182,7 @@ class BaseAudioEmbedder(
             )
 
     def _build_frontend(self) -> LogMelSpectrogram:
-        return LogMelSpectrogram(sample_rate=self.sample_rate, n_mels=self.n_mels)
+        return make_frontend(self.sample_rate, self.n_mels, self.frequency_scale)
 
     # -- scikit-learn API ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

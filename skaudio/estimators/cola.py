@@ -80,6 +80,12 @@ class COLAEmbedder(BaseWindowEmbedder):
         Length of the training segments and of the embedding windows.
     n_mels : int, default=64
         Mel bands of the log-mel frontend (25 ms windows, 10 ms hop).
+    frequency_scale : {"mel", "log"}, default="mel"
+        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
+        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
+        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
+        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
+        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
     encoder : {"cnn", "vgg", "resnet18", "efficientnet_b0", "cpc"}, default="cnn"
         Log-mel encoder architecture (see :func:`skaudio.encoders.make_encoder`);
         ``"efficientnet_b0"`` is the encoder of the COLA paper.
@@ -203,6 +209,7 @@ class COLAEmbedder(BaseWindowEmbedder):
         sample_rate: int = 16000,
         segment_seconds: float = 0.96,
         n_mels: int = 64,
+        frequency_scale: str = "mel",
         encoder: str = "cnn",
         embedding_dim: int = 512,
         readout_bands: int | str = "auto",
@@ -235,6 +242,7 @@ class COLAEmbedder(BaseWindowEmbedder):
         self.sample_rate = sample_rate
         self.segment_seconds = segment_seconds
         self.n_mels = n_mels
+        self.frequency_scale = frequency_scale
         self.encoder = encoder
         self.embedding_dim = embedding_dim
         self.readout_bands = readout_bands

@@ -70,6 +70,12 @@ class CPCEmbedder(BaseSequenceEmbedder):
     input_representation : {"waveform", "logmel"}, default="waveform"
     n_mels : int, default=64
         Mel bands, for log-mel input.
+    frequency_scale : {"mel", "log"}, default="mel"
+        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
+        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
+        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
+        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
+        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
     encoder : str, default="cpc"
         ``"cpc"`` is :class:`skaudio.encoders.CPCWaveformEncoder` or
         :class:`skaudio.encoders.CPCLogMelEncoder`; other registered encoders of the
@@ -216,6 +222,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         input_representation: str = "waveform",
         n_mels: int = 64,
+        frequency_scale: str = "mel",
         encoder: str = "cpc",
         encoder_width: int = 128,
         encoder_norm: str = "batch",
@@ -254,6 +261,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         self.segment_seconds = segment_seconds
         self.input_representation = input_representation
         self.n_mels = n_mels
+        self.frequency_scale = frequency_scale
         self.encoder = encoder
         self.encoder_width = encoder_width
         self.encoder_norm = encoder_norm

@@ -234,6 +234,12 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
     ----------
     sample_rate : int, default=16000
     n_mels : int, default=64
+    frequency_scale : {"mel", "log"}, default="mel"
+        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
+        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
+        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
+        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
+        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
     patch_frames : int, default=4
         Log-mel frames per patch (and per token): 40 ms with the 10 ms hop.
     autoencoder_width : int, default=256
@@ -373,6 +379,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         *,
         sample_rate: int = 16000,
         n_mels: int = 64,
+        frequency_scale: str = "mel",
         patch_frames: int = 4,
         autoencoder_width: int = 256,
         autoencoder_layers: int = 3,
@@ -409,6 +416,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
     ) -> None:
         self.sample_rate = sample_rate
         self.n_mels = n_mels
+        self.frequency_scale = frequency_scale
         self.patch_frames = patch_frames
         self.autoencoder_width = autoencoder_width
         self.autoencoder_layers = autoencoder_layers
