@@ -227,6 +227,18 @@ def make_rows(
             f"SimCLR, pitch policy, log-frequency bands, {b4}",
             "cnn-random-log-b4",
         ),
+        "simclr-waveform-log-b4": Row(
+            contrastive(augmentations="waveform", readout_bands=4, frequency_scale="log"),
+            f"SimCLR, waveform policy, log-frequency bands, {b4}",
+            "cnn-random-log-b4",
+        ),
+        "simclr-pitch-log-equivariance-b4": Row(
+            contrastive(
+                augmentations="pitch", readout_bands=4, frequency_scale="log", pitch_weight=1.0
+            ),
+            f"SimCLR, pitch policy + pitch-equivariance term, log-frequency bands, {b4}",
+            "cnn-random-log-b4",
+        ),
         "cola-pitch-log-b4": Row(
             cola(augmentations="pitch", readout_bands=4, frequency_scale="log"),
             f"COLA, segments augmented (pitch policy), log-frequency bands, {b4}",
