@@ -34,7 +34,7 @@ from .._torch_utils import DEVICES, is_device_name
 from ..clips import AudioClips, as_clips
 from ..encoders import ENCODERS, make_encoder
 from ..exceptions import DegenerateTrainingWarning
-from ..features import FRONTENDS, LogMelSpectrogram, make_frontend
+from ..features import LogMelSpectrogram, make_frontend
 from ._params import RUN_ONLY_PARAMS, SHARED_CONSTRAINTS, document_shared_parameters
 from ._trainer import TrainerMixin
 
@@ -91,7 +91,6 @@ class BaseAudioEmbedder(
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
-        "frequency_scale": [StrOptions(set(FRONTENDS))],
         **SHARED_CONSTRAINTS,
     }
 

@@ -18,6 +18,7 @@ from numbers import Integral, Real
 
 from .._compat import Interval, StrOptions
 from .._torch_utils import PRECISIONS
+from ..features import FRONTENDS
 
 __all__: list[str] = []
 
@@ -29,6 +30,17 @@ MARKER = "{shared_parameters}"
 _REQUIRED = object()  # each estimator sets its own default (the text does not depend on it)
 
 SHARED: dict[str, tuple[list, str, object, str]] = {
+    "frequency_scale": (
+        [StrOptions(set(FRONTENDS))],
+        '{"mel", "log"}',
+        "mel",
+        "Spacing of the frontend's ``n_mels`` bands "
+        '(:func:`skaudio.features.make_frontend`): ``"mel"``, log-mel over 25 ms '
+        'windows; ``"log"``, bands evenly spaced in log-frequency from 32.7 Hz (C1) to '
+        "``sample_rate / 2`` over 64 ms windows "
+        "(:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a "
+        "translation along frequency: for pitch (see :ref:`pitch-frontend`).",
+    ),
     "batch_size": (
         [Interval(Integral, 1, None, closed="left")],
         "int",

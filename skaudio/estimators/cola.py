@@ -79,13 +79,8 @@ class COLAEmbedder(BaseWindowEmbedder):
     segment_seconds : float, default=0.96
         Length of the training segments and of the embedding windows.
     n_mels : int, default=64
-        Mel bands of the log-mel frontend (25 ms windows, 10 ms hop).
-    frequency_scale : {"mel", "log"}, default="mel"
-        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
-        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
-        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
-        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
-        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
+        Frequency bands of the frontend (10 ms hop): mel bands, or log-frequency bands
+        with ``frequency_scale="log"``.
     encoder : {"cnn", "vgg", "resnet18", "efficientnet_b0", "cpc"}, default="cnn"
         Log-mel encoder architecture (see :func:`skaudio.encoders.make_encoder`);
         ``"efficientnet_b0"`` is the encoder of the COLA paper.
@@ -209,7 +204,6 @@ class COLAEmbedder(BaseWindowEmbedder):
         sample_rate: int = 16000,
         segment_seconds: float = 0.96,
         n_mels: int = 64,
-        frequency_scale: str = "mel",
         encoder: str = "cnn",
         embedding_dim: int = 512,
         readout_bands: int | str = "auto",
@@ -222,6 +216,7 @@ class COLAEmbedder(BaseWindowEmbedder):
         frame_trim: int = 0,
         pitch_shift_range: tuple[float, float] = (0.8, 1.2),
         augmentations="waveform",
+        frequency_scale: str = "mel",
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,

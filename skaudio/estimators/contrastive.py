@@ -154,13 +154,8 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
     segment_seconds : float, default=0.96
         Length of the training views and of the embedding windows.
     n_mels : int, default=64
-        Mel bands of the log-mel frontend (unused with ``input_representation="waveform"``).
-    frequency_scale : {"mel", "log"}, default="mel"
-        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
-        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
-        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
-        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
-        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
+        Frequency bands of the frontend, mel or log-frequency (``frequency_scale``);
+        unused with ``input_representation="waveform"``.
     encoder : {"cnn", "vgg", "resnet18", "efficientnet_b0", "cpc"}, default="cnn"
         Encoder architecture (see :func:`skaudio.encoders.make_encoder`); raw
         waveforms take ``"resnet18"`` (a 1-D ResNet18) or ``"cpc"``.
@@ -365,7 +360,6 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
         sample_rate: int = 16000,
         segment_seconds: float = 0.96,
         n_mels: int = 64,
-        frequency_scale: str = "mel",
         encoder: str = "cnn",
         input_representation: str = "logmel",
         input_normalization: str = "auto",
@@ -380,6 +374,7 @@ class ContrastiveAudioEmbedder(BaseWindowEmbedder):
         supervised_weight: float = 0.0,
         pitch_weight: float = 0.0,
         pitch_shift_semitones: float = 4.0,
+        frequency_scale: str = "mel",
         batch_size: int = 256,
         max_epochs: int = 100,
         lr: float = 1e-3,

@@ -69,13 +69,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         (:class:`~skaudio.exceptions.DegenerateTrainingWarning`).
     input_representation : {"waveform", "logmel"}, default="waveform"
     n_mels : int, default=64
-        Mel bands, for log-mel input.
-    frequency_scale : {"mel", "log"}, default="mel"
-        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
-        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
-        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
-        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
-        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
+        Frequency bands (mel or log-frequency, ``frequency_scale``), for log-mel input.
     encoder : str, default="cpc"
         ``"cpc"`` is :class:`skaudio.encoders.CPCWaveformEncoder` or
         :class:`skaudio.encoders.CPCLogMelEncoder`; other registered encoders of the
@@ -222,7 +216,6 @@ class CPCEmbedder(BaseSequenceEmbedder):
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         input_representation: str = "waveform",
         n_mels: int = 64,
-        frequency_scale: str = "mel",
         encoder: str = "cpc",
         encoder_width: int = 128,
         encoder_norm: str = "batch",
@@ -240,6 +233,7 @@ class CPCEmbedder(BaseSequenceEmbedder):
         pooling: str = "mean",
         features: str = "context",
         window_seconds: float | str = "deprecated",
+        frequency_scale: str = "mel",
         batch_size: int = 64,
         max_epochs: int = 100,
         lr: float = 1e-3,

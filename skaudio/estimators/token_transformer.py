@@ -234,12 +234,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
     ----------
     sample_rate : int, default=16000
     n_mels : int, default=64
-    frequency_scale : {"mel", "log"}, default="mel"
-        Spacing of the frontend's ``n_mels`` bands (:func:`skaudio.features.make_frontend`):
-        ``"mel"``, log-mel over 25 ms windows; ``"log"``, bands evenly spaced in
-        log-frequency from 32.7 Hz (C1) to ``sample_rate / 2`` over 64 ms windows
-        (:class:`skaudio.features.LogFrequencySpectrogram`), where a pitch shift is a
-        translation along frequency: for pitch (see :ref:`pitch <pitch-frontend>`).
+        Frequency bands of the frontend (mel or log-frequency, ``frequency_scale``).
     patch_frames : int, default=4
         Log-mel frames per patch (and per token): 40 ms with the 10 ms hop.
     autoencoder_width : int, default=256
@@ -379,7 +374,6 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         *,
         sample_rate: int = 16000,
         n_mels: int = 64,
-        frequency_scale: str = "mel",
         patch_frames: int = 4,
         autoencoder_width: int = 256,
         autoencoder_layers: int = 3,
@@ -397,6 +391,7 @@ class TokenTransformerEmbedder(BaseSequenceEmbedder):
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 3,
         tol: float = 0.0,
+        frequency_scale: str = "mel",
         batch_size: int = 256,
         max_epochs: int = 10,
         lr: float = 1e-3,
