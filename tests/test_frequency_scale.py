@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skaudio import COLAEmbedder, ContrastiveAudioEmbedder
+from skaudio.clips import as_clips
 from skaudio.features import (
     LogFrequencySpectrogram,
     LogMelSpectrogram,
@@ -143,3 +144,16 @@ def test_untrained_cnn_reads_pitch_across_timbres_better_on_the_log_scale():
         probe = make_pipeline(embedder, StandardScaler(), LogisticRegression(max_iter=500))
         scores[scale] = cross_val_score(probe, X, y, groups=groups, cv=GroupKFold(4)).mean()
     assert scores["log"] > scores["mel"] + 0.1, scores
+
+
+def test_checkpoints_record_the_scale_only_when_it_is_not_mel(tmp_path):
+    """A log-mel run's manifest is the one written before the parameter existed (so
+    those checkpoints resume); a log-frequency run's records the scale, so a log-mel
+    fit does not resume it."""
+    X = [_tone(f) for f in (200.0, 300.0, 400.0, 500.0)]
+    settings = dict(sample_rate=SR, segment_seconds=0.25, batch_size=2, max_epochs=1)
+    est = COLAEmbedder(**settings, embedding_dim=64, random_state=0)
+    clips = as_clips(X, sample_rate=SR)
+    assert "frequency_scale" not in est._checkpoint_manifest("fit", clips)
+    log = est.set_params(frequency_scale="log")._checkpoint_manifest("fit", clips)
+    assert log["frequency_scale"] == "'log'"

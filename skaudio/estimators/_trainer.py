@@ -234,7 +234,8 @@ class TrainerMixin:
         shape is not mistaken for the checkpoint's. With ``lr_schedule="cosine"``
         also the fit's epochs (``epochs``, default ``max_epochs``), over which the
         learning rate decays: such a run cannot be extended (its rate is already
-        near 0), only resumed.
+        near 0), only resumed. ``frequency_scale`` is recorded only when it is not
+        ``"mel"``.
         """
         run_only = self._RUN_ONLY_PARAMS
         values = self.get_params(deep=False)
@@ -245,6 +246,10 @@ class TrainerMixin:
         params = {
             name: repr(value) for name, value in sorted(values.items()) if name not in run_only
         }
+        if values.get("frequency_scale") == "mel":
+            # recorded only when not the log-mel default, so that checkpoints written
+            # before the parameter existed (log-mel) still resume
+            del params["frequency_scale"]
         digests = clip_digests(clips) if digests is None else digests
         data = {
             "n_clips": len(clips),
