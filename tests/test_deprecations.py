@@ -120,8 +120,9 @@ def test_cpc_checkpoint_manifest_keeps_the_key_it_had_before_the_rename():
     manifest = CPCEmbedder(segment_seconds=0.25, **CPC)._checkpoint_manifest("cpc", clips)
     params = set(CPCEmbedder().get_params())
     # every learning parameter under its name of before 0.2, the crop under window_seconds;
-    # frequency_scale only when it is not "mel" (checkpoints from before it still resume)
-    recorded = params - CPCEmbedder._RUN_ONLY_PARAMS - {"segment_seconds", "frequency_scale"}
+    # those of _UNRECORDED_DEFAULTS only away from their defaults (not the case here)
+    unrecorded = set(CPCEmbedder._UNRECORDED_DEFAULTS)
+    recorded = params - CPCEmbedder._RUN_ONLY_PARAMS - {"segment_seconds"} - unrecorded
     assert set(manifest) & params == recorded
     assert manifest["window_seconds"] == "0.25"
     with warnings.catch_warnings():

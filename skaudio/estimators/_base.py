@@ -98,6 +98,10 @@ class BaseAudioEmbedder(
     #: values of these can be resumed
     _RUN_ONLY_PARAMS = RUN_ONLY_PARAMS
 
+    #: learning parameters a checkpoint records only when they differ from these values,
+    #: the behaviour from before each parameter existed: checkpoints written then resume
+    _UNRECORDED_DEFAULTS: dict = {"frequency_scale": "mel"}
+
     #: the estimator's own sentence after a shared parameter's documentation
     _parameter_notes: dict = {}
 

@@ -234,8 +234,8 @@ class TrainerMixin:
         shape is not mistaken for the checkpoint's. With ``lr_schedule="cosine"``
         also the fit's epochs (``epochs``, default ``max_epochs``), over which the
         learning rate decays: such a run cannot be extended (its rate is already
-        near 0), only resumed. ``frequency_scale`` is recorded only when it is not
-        ``"mel"``.
+        near 0), only resumed. A parameter of ``_UNRECORDED_DEFAULTS`` is recorded
+        only when it differs from its value there.
         """
         run_only = self._RUN_ONLY_PARAMS
         values = self.get_params(deep=False)
@@ -243,13 +243,12 @@ class TrainerMixin:
             run_only = run_only - {"max_epochs"}
             if epochs is not None:
                 values["max_epochs"] = epochs
+        unrecorded = self._UNRECORDED_DEFAULTS
         params = {
-            name: repr(value) for name, value in sorted(values.items()) if name not in run_only
+            name: repr(value)
+            for name, value in sorted(values.items())
+            if name not in run_only and not (name in unrecorded and value == unrecorded[name])
         }
-        if values.get("frequency_scale") == "mel":
-            # recorded only when not the log-mel default, so that checkpoints written
-            # before the parameter existed (log-mel) still resume
-            del params["frequency_scale"]
         digests = clip_digests(clips) if digests is None else digests
         data = {
             "n_clips": len(clips),

@@ -173,12 +173,11 @@ class CPCEmbedder(BaseSequenceEmbedder):
 
     #: ``clips_per_group`` changes what is learnt only with ``negatives="group"``, whose
     #: checkpoints record it (:meth:`_checkpoint_manifest`): the checkpoints of the
-    #: other pools, written before it existed, still resume; likewise ``encoder_norm``
-    #: is recorded only when it is not the default batch norm
-    _RUN_ONLY_PARAMS = BaseSequenceEmbedder._RUN_ONLY_PARAMS | {
-        "clips_per_group",
-        "encoder_norm",
-    }
+    #: other pools, written before it existed, still resume
+    _RUN_ONLY_PARAMS = BaseSequenceEmbedder._RUN_ONLY_PARAMS | {"clips_per_group"}
+
+    #: ``encoder_norm`` is recorded only when it is not batch norm, the encoder before it
+    _UNRECORDED_DEFAULTS = {**BaseSequenceEmbedder._UNRECORDED_DEFAULTS, "encoder_norm": "batch"}
 
     _parameter_notes = {
         "batch_size": ("Here clips (one training crop each)."),
@@ -345,8 +344,8 @@ class CPCEmbedder(BaseSequenceEmbedder):
         set it), so that those written before the rename still resume. With
         ``negatives="group"`` they also record ``clips_per_group`` and a fingerprint
         of the groups: other groups are other training data. ``encoder_norm`` is
-        recorded when it is not ``"batch"``, so that checkpoints written before it
-        existed (batch norm) still resume.
+        recorded only when it is not ``"batch"`` (``_UNRECORDED_DEFAULTS``), so that
+        checkpoints written before it existed (batch norm) still resume.
         """
         manifest = super()._checkpoint_manifest(stage, clips, digests, epochs=epochs)
         del manifest["segment_seconds"]
@@ -355,8 +354,6 @@ class CPCEmbedder(BaseSequenceEmbedder):
             codes = self.__dict__.get("_fit_group_codes")
             manifest["clips_per_group"] = repr(self.clips_per_group)
             manifest["groups"] = None if codes is None else _fingerprint(codes)
-        if self.encoder_norm != "batch":
-            manifest["encoder_norm"] = repr(self.encoder_norm)
         return manifest
 
     # -- groups ----------------------------------------------------------------------
