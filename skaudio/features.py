@@ -190,7 +190,7 @@ class LogMelSpectrogram(nn.Module):
         return self.log_mel(self.power_spectrogram(waveforms))
 
 
-#: lowest band centre of the log-frequency frontend: C1, below the lowest note of most
+#: lowest band edge of the log-frequency frontend: C1, below the lowest note of most
 #: instruments (a piano's A0 is 27.5 Hz)
 LOG_FREQUENCY_FMIN = 32.70
 
@@ -305,7 +305,8 @@ class LogFrequencySpectrogram(LogMelSpectrogram):
     mel_basis : Tensor of shape (n_mels, n_fft // 2 + 1)
         The log-frequency filterbank (a buffer; named as the log-mel frontend's).
     bands_per_octave : float
-        ``n_mels`` divided by the octaves from ``fmin`` to ``fmax``.
+        Bands per octave: ``(n_mels + 1) / log2(fmax / fmin)``, the step between
+        neighbouring band centres being ``1 / bands_per_octave`` octaves.
 
     See Also
     --------
@@ -317,7 +318,7 @@ class LogFrequencySpectrogram(LogMelSpectrogram):
     >>> from skaudio.features import LogFrequencySpectrogram
     >>> frontend = LogFrequencySpectrogram(sample_rate=16000, n_mels=64)
     >>> frontend.n_fft, round(frontend.bands_per_octave, 2)
-    (1024, 8.07)
+    (1024, 8.19)
     >>> frontend(torch.randn(2, 8000)).shape  # (batch, n_samples) -> (batch, bands, frames)
     torch.Size([2, 64, 51])
     """
@@ -334,7 +335,8 @@ class LogFrequencySpectrogram(LogMelSpectrogram):
     ) -> None:
         super().__init__(sample_rate, n_mels, window_seconds, hop_seconds, fmin, fmax, top_db)
         top = sample_rate / 2 if fmax is None else fmax
-        self.bands_per_octave = self.n_mels / float(np.log2(top / fmin))
+        # the n_mels + 2 geometric edges span n_mels + 1 steps, one per band
+        self.bands_per_octave = (self.n_mels + 1) / float(np.log2(top / fmin))
 
     def _filterbank(self, fmin: float, fmax: float | None) -> np.ndarray:
         return log_frequency_filterbank(self.sample_rate, self.n_fft, self.n_mels, fmin, fmax)
